@@ -1,0 +1,3 @@
+from storefront.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,71 @@
+"""What the auth domain offers the others: the authenticated user, as `Annotated` aliases.
+
+async def my_route(user: CurrentUser) -> ...   # an active user, else 401
+async def admin_route(admin: AdminUser) -> ...  # an active admin, else 401 / 403
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+
+from storefront.core.database import SessionDep
+from storefront.core.errors import Forbidden, Unauthorized
+from storefront.core.security import AccessClaims, AccessTokens, InvalidAccessToken
+from storefront.users import repository as users_repository
+from storefront.users.models import Role, User
+
+# The docs' Authorize button posts the OAuth2 password form to this route.
+bearer_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+def access_tokens(request: Request) -> AccessTokens:
+    tokens: AccessTokens = request.app.state.access_tokens
+    return tokens
+
+
+def is_token_current(user: User, claims: AccessClaims) -> bool:
+    """False for a token issued before the user's `tokens_valid_after`, unless it belongs to
+    the session that is kept (the one that changed the password)."""
+    if user.tokens_valid_after is None:
+        return True
+    if claims.issued_at >= user.tokens_valid_after.timestamp():
+        return True
+    return claims.session_id is not None and claims.session_id == user.kept_session_id
+
+
+async def get_access_claims(
+    request: Request, token: Annotated[str | None, Depends(bearer_scheme)]
+) -> AccessClaims:
+    if not token:
+        raise Unauthorized("Not authenticated")
+    try:
+        claims = access_tokens(request).decode(token)
+    except InvalidAccessToken:
+        raise Unauthorized("Invalid or expired access token") from None
+    request.state.access_claims = claims
+    return claims
+
+
+AccessClaimsDep = Annotated[AccessClaims, Depends(get_access_claims)]
+
+
+async def get_current_user(claims: AccessClaimsDep, session: SessionDep) -> User:
+    user = await users_repository.get_by_id(session, claims.subject)
+    if user is None or not user.is_active or not is_token_current(user, claims):
+        raise Unauthorized("Invalid or expired access token")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def get_admin_user(user: CurrentUser) -> User:
+    if user.role != Role.ADMIN:
+        raise Forbidden("Administrator role required")
+    return user
+
+
+AdminUser = Annotated[User, Depends(get_admin_user)]

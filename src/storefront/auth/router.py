@@ -1,0 +1,5 @@
+"""HTTP routes of the auth domain."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["auth"])

@@ -1,0 +1,130 @@
+"""The `storefront` command line: serve, migrate, create-admin, seed-demo, openapi."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from storefront.core.config import Settings, load_settings_or_exit
+from storefront.core.logging import configure_logging
+
+
+def _exit_cleanly(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from storefront.core.migrations import upgrade_head
+
+    if settings.is_sqlite and settings.environment.value == "development":
+        upgrade_head(settings.database_url)  # the embedded database migrates itself
+    # uvicorn drains in-flight requests on SIGTERM, then re-raises the signal; this handler
+    # turns that into exit status 0, so orchestrators see a clean stop, not a kill.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    uvicorn.run(
+        "storefront.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=None if args.reload else args.workers,
+        reload=args.reload,
+        proxy_headers=True,
+        forwarded_allow_ips=",".join(settings.trusted_proxies),
+        server_header=False,
+        access_log=False,  # our middleware logs every request once
+        log_config=None,  # logging is ours (structlog), configured in create_app
+        timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
+    )
+    return 0
+
+
+def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    from storefront.core.migrations import upgrade_head
+
+    upgrade_head(settings.database_url)
+    return 0
+
+
+def _read_admin_password() -> str:
+    password = os.environ.get("STOREFRONT_ADMIN_PASSWORD")
+    if password:
+        return password
+    if not sys.stdin.isatty():
+        print(
+            "set STOREFRONT_ADMIN_PASSWORD or run in a terminal to be prompted",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Repeat password: "):
+        print("passwords do not match", file=sys.stderr)
+        raise SystemExit(2)
+    return first
+
+
+def _create_admin(settings: Settings, args: argparse.Namespace) -> int:
+    from storefront.users.commands import create_admin
+
+    password = _read_admin_password()
+    return asyncio.run(create_admin(settings, args.email, password, args.full_name))
+
+
+def _seed_demo(settings: Settings, _args: argparse.Namespace) -> int:
+    from storefront.products.commands import seed_demo
+
+    return asyncio.run(seed_demo(settings))
+
+
+def _openapi(settings: Settings, _args: argparse.Namespace) -> int:
+    from storefront.main import create_app
+
+    app = create_app(settings.model_copy(update={"docs_enabled": True}))
+    print(json.dumps(app.openapi(), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="storefront", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the API with uvicorn")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--reload", action="store_true", help="development only")
+    serve.set_defaults(handler=_serve)
+
+    migrate = commands.add_parser("migrate", help="alembic upgrade head")
+    migrate.set_defaults(handler=_migrate)
+
+    admin = commands.add_parser(
+        "create-admin",
+        help="create or promote an admin (password from a prompt or STOREFRONT_ADMIN_PASSWORD)",
+    )
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--full-name", default=None)
+    admin.set_defaults(handler=_create_admin)
+
+    seed = commands.add_parser("seed-demo", help="fill an empty development database")
+    seed.set_defaults(handler=_seed_demo)
+
+    openapi = commands.add_parser("openapi", help="print the OpenAPI document")
+    openapi.set_defaults(handler=_openapi)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = load_settings_or_exit()
+    if args.command != "openapi":
+        configure_logging(settings)
+    result: int = args.handler(settings, args)
+    return result

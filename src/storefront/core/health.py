@@ -1,0 +1,84 @@
+"""Liveness and readiness probes (no prefix, no auth, no rate limit)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Literal
+
+import anyio.to_thread
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from storefront.core.config import Settings
+from storefront.core.database import Database
+from storefront.core.errors import ErrorEnvelope, error_payload
+from storefront.core.logging import get_logger
+from storefront.core.migrations import head_revisions
+
+logger = get_logger("storefront.health")
+
+router = APIRouter(prefix="/health", tags=["health"])
+
+CheckState = Literal["ok", "unavailable", "behind", "unknown"]
+
+
+class LiveStatus(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class ReadyStatus(BaseModel):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, CheckState]
+
+
+class NotReady(ErrorEnvelope):
+    status: Literal["unavailable"]
+    checks: dict[str, CheckState]
+
+
+@router.get("/live", response_model=LiveStatus)
+async def live() -> LiveStatus:
+    """The process is up. Never touches the database."""
+    return LiveStatus()
+
+
+async def _database_revisions(database: Database, seconds: float) -> set[str]:
+    async with asyncio.timeout(seconds), database.engine.connect() as connection:
+        rows = await connection.execute(text("SELECT version_num FROM alembic_version"))
+        return {row[0] for row in rows}
+
+
+@router.get(
+    "/ready",
+    response_model=ReadyStatus,
+    responses={503: {"model": NotReady, "description": "Not ready to serve traffic"}},
+)
+async def ready(request: Request) -> ReadyStatus | JSONResponse:
+    """The database answers and its schema is at the migrations head."""
+    database: Database = request.app.state.database
+    settings: Settings = request.app.state.settings
+    checks: dict[str, CheckState] = {"database": "ok", "migrations": "ok"}
+    try:
+        current = await _database_revisions(database, settings.db_pool_timeout)
+    except Exception as exc:  # any failure to read the schema version means "not ready"
+        logger.warning("readiness_database_failed", error_type=type(exc).__name__)
+        checks = {"database": "unavailable", "migrations": "unknown"}
+    else:
+        heads = await anyio.to_thread.run_sync(head_revisions)
+        if current != heads:
+            checks["migrations"] = "behind"
+    if all(state == "ok" for state in checks.values()):
+        return ReadyStatus(status="ok", checks=checks)
+    message = (
+        "The database is unavailable"
+        if checks["database"] != "ok"
+        else "The database schema is not at the migrations head"
+    )
+    body = {
+        "status": "unavailable",
+        "checks": checks,
+        **error_payload("SERVICE_UNAVAILABLE", message, {"checks": checks}),
+    }
+    return JSONResponse(body, status_code=503)

@@ -1,0 +1,146 @@
+"""Rate limits: slowapi's `Limiter`, built from settings and checked from FastAPI dependencies.
+
+Why dependencies rather than slowapi's middleware and decorators:
+- slowapi's checks are synchronous storage calls; with Redis that is network I/O on the event
+  loop. Here a remote storage is hit from a worker thread.
+- the key is the client IP as resolved from trusted proxies (never a spoofable header) plus the
+  route *template*, so `/orders/{id}` is one bucket, not one per id;
+- the login limit per e-mail needs the parsed body, which a dependency or the router has.
+
+When the storage fails (Redis down), slowapi's in-memory fallback takes over for this process,
+a warning is logged, and the storage is probed again with a back-off; no client sees the error.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio.to_thread
+from fastapi import Request
+from limits import RateLimitItem, parse
+from slowapi import Limiter
+
+from storefront.core.config import Settings
+from storefront.core.errors import RateLimited
+from storefront.core.logging import get_logger
+
+logger = get_logger("storefront.rate_limit")
+
+_RECHECK_AFTER_SECONDS = 5.0
+
+
+def client_ip(request: Request) -> str:
+    """The client IP resolved by the request-context middleware from trusted proxies."""
+    resolved = request.scope.get("state", {}).get("client_ip")
+    if isinstance(resolved, str):
+        return resolved
+    return request.client.host if request.client else "unknown"
+
+
+class RateLimits:
+    def __init__(self, settings: Settings) -> None:
+        uri = settings.rate_limit_storage_uri
+        self.enabled = settings.rate_limit_enabled
+        self.remote = not uri.startswith("memory://")
+        options: dict[str, Any] = {}
+        if uri.startswith(("redis://", "rediss://")):
+            # Fail fast when Redis is away: the fallback answers instead of hanging requests.
+            options = {"socket_connect_timeout": 0.25, "socket_timeout": 0.25}
+        self.limiter = Limiter(
+            key_func=client_ip,
+            default_limits=[settings.rate_limit_default],
+            storage_uri=uri,
+            storage_options=options,
+            in_memory_fallback_enabled=True,
+            key_prefix="storefront",
+            enabled=settings.rate_limit_enabled,
+        )
+        self.default = parse(settings.rate_limit_default)
+        self.named: dict[str, RateLimitItem] = {
+            "login": parse(settings.rate_limit_login),
+            "register": parse(settings.rate_limit_register),
+            "refresh": parse(settings.rate_limit_refresh),
+            "password_forgot": parse(settings.rate_limit_password_forgot),
+        }
+        self._next_storage_check = 0.0
+
+    @property
+    def degraded(self) -> bool:
+        # slowapi's own switch: while set, `Limiter.limiter` is its in-memory fallback.
+        return bool(self.limiter._storage_dead)
+
+    def _set_degraded(self, value: bool) -> None:
+        self.limiter._storage_dead = value
+
+    def _hit(self, item: RateLimitItem, identifiers: tuple[str, ...]) -> float | None:
+        """Count one hit; the seconds to wait when over the limit, else None."""
+        if self.degraded and time.monotonic() >= self._next_storage_check:
+            self._next_storage_check = time.monotonic() + _RECHECK_AFTER_SECONDS
+            if self.limiter._storage.check():
+                self._set_degraded(False)
+                logger.info("rate_limit_storage_recovered")
+        try:
+            strategy = self.limiter.limiter
+            allowed = strategy.hit(item, "storefront", *identifiers)
+            if allowed:
+                return None
+            reset_at = strategy.get_window_stats(item, "storefront", *identifiers).reset_time
+        except Exception as exc:
+            if self.degraded:
+                raise  # the in-memory fallback itself failed: a real bug
+            logger.warning(
+                "rate_limit_storage_unavailable",
+                error_type=type(exc).__name__,
+                detail="falling back to per-process in-memory limits",
+            )
+            self._set_degraded(True)
+            self._next_storage_check = time.monotonic() + _RECHECK_AFTER_SECONDS
+            return self._hit(item, identifiers)
+        return max(1.0, reset_at - time.time())
+
+    async def hit(self, item: RateLimitItem, *identifiers: str) -> None:
+        """Count a hit against `item` for these identifiers; 429 when over the limit."""
+        if not self.enabled:
+            return
+        if self.remote:
+            wait = await anyio.to_thread.run_sync(self._hit, item, identifiers)
+        else:
+            wait = self._hit(item, identifiers)
+        if wait is not None:
+            raise RateLimited(retry_after=math.ceil(wait))
+
+
+def _rate_limits(request: Request) -> RateLimits:
+    limits: RateLimits = request.app.state.rate_limits
+    return limits
+
+
+def _route_key(request: Request) -> str:
+    route = request.scope.get("route")
+    return f"{request.method} {getattr(route, 'path', request.url.path)}"
+
+
+async def default_rate_limit(request: Request) -> None:
+    """The default limit of every API route, per client IP and route template."""
+    limits = _rate_limits(request)
+    await limits.hit(limits.default, "default", _route_key(request), client_ip(request))
+
+
+def limit_per_ip(name: str) -> Callable[[Request], Awaitable[None]]:
+    """A dependency enforcing the named limit (`login`, `register`, ...) per client IP."""
+
+    async def enforce(request: Request) -> None:
+        limits = _rate_limits(request)
+        await limits.hit(limits.named[name], name, "ip", client_ip(request))
+
+    enforce.__name__ = f"rate_limit_{name}_per_ip"
+    return enforce
+
+
+async def limit_per_key(request: Request, name: str, key: str) -> None:
+    """Enforce the named limit for another key than the IP (e.g. the e-mail of a login)."""
+    limits = _rate_limits(request)
+    await limits.hit(limits.named[name], name, "key", key)

@@ -1,0 +1,117 @@
+"""The app factory: wires settings, database, middleware, error handlers and domain routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI
+from starlette.middleware.gzip import GZipMiddleware
+
+from storefront.auth.router import router as auth_router
+from storefront.core import health, metrics
+from storefront.core.config import Settings, get_settings
+from storefront.core.database import create_database
+from storefront.core.errors import install_error_handlers
+from storefront.core.input_guards import guard_request_input
+from storefront.core.logging import configure_logging
+from storefront.core.middleware import (
+    BodySizeLimitMiddleware,
+    EnvelopeCORSMiddleware,
+    RequestContextMiddleware,
+    TrustedHostMiddleware,
+)
+from storefront.core.openapi import install_openapi, operation_id
+from storefront.core.rate_limit import RateLimits, default_rate_limit
+from storefront.core.security import AccessTokens, PasswordHasher
+from storefront.orders.router import admin_router as orders_admin_router
+from storefront.orders.router import router as orders_router
+from storefront.products.router import admin_router as products_admin_router
+from storefront.products.router import router as products_router
+from storefront.users.router import admin_router as users_admin_router
+from storefront.users.router import router as users_router
+
+API_PREFIX = "/api/v1"
+CORS_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"]
+EXPOSED_HEADERS = ["X-Request-ID", "Retry-After", "Idempotent-Replayed", "WWW-Authenticate"]
+
+
+def api_router() -> APIRouter:
+    api = APIRouter(
+        prefix=API_PREFIX,
+        dependencies=[Depends(default_rate_limit), Depends(guard_request_input)],
+    )
+    api.include_router(auth_router, prefix="/auth")
+    api.include_router(users_router, prefix="/users")
+    api.include_router(products_router, prefix="/products")
+    api.include_router(orders_router, prefix="/orders")
+    api.include_router(users_admin_router, prefix="/admin/users")
+    api.include_router(products_admin_router, prefix="/admin/products")
+    api.include_router(orders_admin_router, prefix="/admin/orders")
+    return api
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings)
+    docs = settings.effective_docs_enabled
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await app.state.database.dispose()
+
+    app = FastAPI(
+        title="Storefront API",
+        version="1.0.0",
+        description="The backend of the Storefront online store.",
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+        swagger_ui_oauth2_redirect_url="/docs/oauth2-redirect" if docs else None,
+        swagger_ui_parameters={"persistAuthorization": True},
+        generate_unique_id_function=operation_id,
+    )
+    app.state.settings = settings
+    app.state.database = create_database(settings)
+    app.state.rate_limits = RateLimits(settings)
+    app.state.access_tokens = AccessTokens(settings)
+    app.state.password_hasher = PasswordHasher(settings.bcrypt_rounds)
+
+    install_error_handlers(app)
+    install_openapi(app)
+
+    app.include_router(health.router)
+    if settings.metrics_enabled:
+        app.state.metrics = metrics.Metrics()
+        app.include_router(metrics.router)
+    app.include_router(api_router())
+
+    # Added innermost first: the last one added is the outermost.
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        timeout_seconds=settings.body_timeout_seconds,
+    )
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(
+        EnvelopeCORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_credentials="*" not in settings.cors_origins,
+        allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=CORS_HEADERS,
+        expose_headers=EXPOSED_HEADERS,
+        max_age=600,
+    )
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.effective_allowed_hosts)
+    if settings.metrics_enabled:
+        app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(
+        RequestContextMiddleware,
+        trusted_proxies=settings.trusted_proxies,
+        hsts=settings.is_production,
+    )
+    return app

@@ -1,0 +1,36 @@
+"""SQLAlchemy models of the users domain."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storefront.core.database import Base, TimestampMixin
+
+
+class Role(StrEnum):
+    CUSTOMER = "customer"
+    ADMIN = "admin"
+
+
+class User(TimestampMixin, Base):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("role IN ('customer', 'admin')", name="role"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    # Stored normalised (trimmed, lower-cased), so the unique index is case-insensitive.
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default=Role.CUSTOMER.value)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    is_verified: Mapped[bool] = mapped_column(default=False)
+    # Access tokens issued before this instant are refused (logout-all, disable, reset)...
+    tokens_valid_after: Mapped[datetime | None] = mapped_column(default=None)
+    # ...except those of this login (refresh family): the session that changed the password
+    # keeps working while every other one ends.
+    kept_session_id: Mapped[uuid.UUID | None] = mapped_column(default=None)

@@ -1,0 +1,107 @@
+"""Probe routes that exist only in tests: they raise, touch the database, echo a body."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+
+import pytest
+from fastapi import APIRouter, Depends, FastAPI
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import text
+
+from storefront.core.config import Settings
+from storefront.core.database import SessionDep
+from storefront.core.errors import Conflict
+from storefront.core.input_guards import guard_request_input
+from storefront.core.rate_limit import default_rate_limit
+from storefront.main import create_app
+from storefront.users.models import User
+
+probe = APIRouter(prefix="/api/v1/_probe", tags=["probe"])
+
+
+class EchoIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=50)
+    password: str = Field(min_length=8, max_length=128)
+    count: int = Field(default=1, ge=1, le=10)
+
+
+@probe.get("/boom")
+async def boom() -> dict[str, str]:
+    raise RuntimeError("internal detail that must not leak")
+
+
+@probe.get("/db")
+async def database_round_trip(session: SessionDep) -> dict[str, int]:
+    value = (await session.execute(text("SELECT 1"))).scalar_one()
+    return {"value": int(value)}
+
+
+@probe.get("/slow-db")
+async def slow_database(session: SessionDep) -> dict[str, int]:
+    await session.execute(text("SELECT 1"))
+    await asyncio.sleep(1.5)  # holds its pooled connection
+    return {"value": 1}
+
+
+@probe.post("/echo")
+async def echo(body: EchoIn) -> dict[str, object]:
+    return {"name": body.name, "count": body.count}
+
+
+@probe.post("/write-then-conflict")
+async def write_then_conflict(session: SessionDep) -> None:
+    session.add(User(email="rolled-back@example.com", full_name="x", password_hash="x"))
+    await session.flush()
+    raise Conflict("Deliberate conflict after a write")
+
+
+@probe.get("/items/{item_id}")
+async def get_item(item_id: uuid.UUID) -> dict[str, str]:
+    return {"id": str(item_id)}
+
+
+@probe.get("/big")
+async def big() -> dict[str, list[str]]:
+    return {"items": ["storefront"] * 500}
+
+
+def with_probes(app: FastAPI) -> FastAPI:
+    app.include_router(
+        probe, dependencies=[Depends(default_rate_limit), Depends(guard_request_input)]
+    )
+    return app
+
+
+@pytest.fixture
+def build_app() -> Callable[[Settings], FastAPI]:
+    return lambda settings: with_probes(create_app(settings))
+
+
+AppFactory = Callable[..., Awaitable[FastAPI]]
+
+
+@pytest.fixture
+async def make_app_with(
+    database_url: str, build_app: Callable[[Settings], FastAPI]
+) -> AsyncIterator[AppFactory]:
+    """Build (and start) an app with settings overridden, e.g. a database that is down."""
+    from tests.conftest import make_settings
+
+    started: list[tuple[FastAPI, AsyncExitStack]] = []
+
+    async def factory(**overrides: object) -> FastAPI:
+        url = str(overrides.pop("database_url", database_url))
+        application = build_app(make_settings(url, **overrides))
+        stack = AsyncExitStack()
+        await stack.enter_async_context(application.router.lifespan_context(application))
+        started.append((application, stack))
+        return application
+
+    yield factory
+    for _, stack in reversed(started):
+        await stack.aclose()

@@ -1,0 +1,107 @@
+"""Health probes, metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic import command
+from httpx import AsyncClient
+
+from storefront.core.migrations import alembic_config
+from tests.conftest import make_client
+from tests.core.conftest import AppFactory
+
+
+async def test_live_never_touches_the_database(make_app_with: AppFactory) -> None:
+    app = await make_app_with(database_url="postgresql+asyncpg://postgres@127.0.0.1:1/none")
+    async with make_client(app) as http:
+        response = await http.get("/health/live")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_ready_when_database_is_at_head(client: AsyncClient) -> None:
+    response = await client.get("/health/ready")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "migrations": "ok"}}
+
+
+@pytest.fixture
+def behind_database_url(tmp_path: Path) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'behind.db'}"
+    command.upgrade(alembic_config(url), "0001_baseline")
+    return url
+
+
+async def test_ready_is_503_when_migrations_are_behind(
+    make_app_with: AppFactory, behind_database_url: str
+) -> None:
+    app = await make_app_with(database_url=behind_database_url)
+    async with make_client(app) as http:
+        response = await http.get("/health/ready")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"] == {"database": "ok", "migrations": "behind"}
+    assert body["error"]["code"] == "SERVICE_UNAVAILABLE"
+
+
+async def test_ready_is_503_when_database_is_unreachable(make_app_with: AppFactory) -> None:
+    app = await make_app_with(database_url="postgresql+asyncpg://postgres@127.0.0.1:1/none")
+    async with make_client(app) as http:
+        response = await http.get("/health/ready")
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"] == "unavailable"
+
+
+async def test_metrics_label_by_route_template(client: AsyncClient) -> None:
+    for item in ("6f1c2d0e-9b8a-4f1e-8a7b-1c2d3e4f5a6b", "00000000-0000-4000-8000-000000000001"):
+        assert (await client.get(f"/api/v1/_probe/items/{item}")).status_code == 200
+    await client.get("/api/v1/nowhere/at/all")
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    series = (
+        'storefront_http_requests_total{method="GET",'
+        'route="/api/v1/_probe/items/{item_id}",status="200"} 2.0'
+    )
+    assert series in text
+    assert 'route="<unmatched>",status="404"' in text
+    assert "6f1c2d0e" not in text
+    assert "storefront_http_request_duration_seconds_bucket" in text
+
+
+async def test_metrics_can_be_switched_off(make_app_with: AppFactory) -> None:
+    app = await make_app_with(metrics_enabled=False)
+    async with make_client(app) as http:
+        response = await http.get("/metrics")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "NOT_FOUND"
+
+
+async def test_openapi_documents_the_envelope_and_operation_ids(client: AsyncClient) -> None:
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    document = response.json()
+    assert "ErrorEnvelope" in document["components"]["schemas"]
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    seen: set[str] = set()
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            tag = operation["tags"][0]
+            assert operation["operationId"].startswith(f"{tag}-"), (path, method)
+            assert operation["operationId"] not in seen
+            seen.add(operation["operationId"])
+            for status, answer in operation["responses"].items():
+                if int(status) >= 400 and not (path == "/health/ready" and status == "503"):
+                    schema = answer["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/ErrorEnvelope"}, (
+                        path,
+                        method,
+                        status,
+                    )
+            if path.startswith("/api/"):
+                assert "429" in operation["responses"]
+    assert "health-live" in seen
