@@ -1,0 +1,141 @@
+"""HTTP routes of the orders domain."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response, status
+
+from storefront.auth.dependencies import AdminUser, CurrentUser
+from storefront.core.database import SessionDep
+from storefront.core.openapi import error_responses
+from storefront.core.pagination import Page, PageParamsDep
+from storefront.orders import service
+from storefront.orders.models import OrderStatus
+from storefront.orders.schemas import (
+    IDEMPOTENCY_KEY_MAX_LENGTH,
+    IDEMPOTENCY_KEY_PATTERN,
+    OrderCreate,
+    OrderRead,
+    OrderStatusChange,
+)
+from storefront.orders.service import OrderPage
+
+router = APIRouter(tags=["orders"])
+admin_router = APIRouter(tags=["admin"])
+
+StatusQuery = Annotated[OrderStatus | None, Query(description="Only orders in this status.")]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=IDEMPOTENCY_KEY_MAX_LENGTH,
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="1-255 printable characters. A retry with the same key and body "
+        "replays the first answer (kept 24 hours).",
+    ),
+]
+
+_CREATED: dict[int | str, dict[str, Any]] = {
+    201: {
+        "description": "The order (or, for a retried Idempotency-Key, the first answer again)",
+        "headers": {
+            "Idempotent-Replayed": {
+                "description": "`true` when this is the stored answer of an earlier request",
+                "schema": {"type": "string", "enum": ["true"]},
+            }
+        },
+    }
+}
+
+
+def _page(page: OrderPage) -> Page[OrderRead]:
+    return Page[OrderRead](
+        items=[OrderRead.model_validate(order) for order in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+# --------------------------------------------------------------------------- customer
+
+
+@router.post(
+    "",
+    response_model=OrderRead,
+    status_code=status.HTTP_201_CREATED,
+    responses={**_CREATED, **error_responses(401, 409, 422)},
+)
+async def create_order(
+    data: OrderCreate,
+    user: CurrentUser,
+    session: SessionDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    """Place an order: stock for every line is taken, or none is (409 `INSUFFICIENT_STOCK`)."""
+    placed = await service.place_order(session, user.id, data, idempotency_key)
+    headers = {"Idempotent-Replayed": "true"} if placed.replayed else None
+    return Response(
+        content=placed.body,
+        status_code=placed.status_code,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+@router.get("", response_model=Page[OrderRead], responses=error_responses(401))
+async def list_orders(
+    user: CurrentUser, session: SessionDep, page: PageParamsDep, status: StatusQuery = None
+) -> Page[OrderRead]:
+    """The caller's orders, newest first."""
+    return _page(await service.list_orders(session, page, user_id=user.id, status=status))
+
+
+@router.get("/{order_id}", response_model=OrderRead, responses=error_responses(401, 404))
+async def get_order(order_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> OrderRead:
+    """One of the caller's orders (anyone else's is a 404)."""
+    return OrderRead.model_validate(await service.get_order(session, order_id, user_id=user.id))
+
+
+@router.post(
+    "/{order_id}/cancel", response_model=OrderRead, responses=error_responses(401, 404, 409)
+)
+async def cancel_order(order_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> OrderRead:
+    """Cancel the caller's order while it is pending or paid; the stock goes back."""
+    return OrderRead.model_validate(await service.cancel_order(session, order_id, user.id))
+
+
+# --------------------------------------------------------------------------- admin
+
+
+@admin_router.get("", response_model=Page[OrderRead], responses=error_responses(401, 403))
+async def list_orders_admin(
+    _admin: AdminUser,
+    session: SessionDep,
+    page: PageParamsDep,
+    user_id: Annotated[uuid.UUID | None, Query(description="Only this user's orders.")] = None,
+    status: StatusQuery = None,
+) -> Page[OrderRead]:
+    """Every order, newest first."""
+    return _page(await service.list_orders(session, page, user_id=user_id, status=status))
+
+
+@admin_router.get("/{order_id}", response_model=OrderRead, responses=error_responses(401, 403, 404))
+async def get_order_admin(order_id: uuid.UUID, _admin: AdminUser, session: SessionDep) -> OrderRead:
+    """Any order."""
+    return OrderRead.model_validate(await service.get_order(session, order_id))
+
+
+@admin_router.post(
+    "/{order_id}/status",
+    response_model=OrderRead,
+    responses=error_responses(401, 403, 404, 409),
+)
+async def set_order_status(
+    order_id: uuid.UUID, data: OrderStatusChange, admin: AdminUser, session: SessionDep
+) -> OrderRead:
+    """Move the order along `pending → paid → shipped → delivered`, or cancel it from
+    pending or paid (the stock goes back); anything else is 409 `INVALID_TRANSITION`."""
+    order = await service.change_status(session, order_id, data.status, actor_id=admin.id)
+    return OrderRead.model_validate(order)

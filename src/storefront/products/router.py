@@ -1,0 +1,133 @@
+"""HTTP routes of the products domain."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from storefront.auth.dependencies import AdminUser
+from storefront.core.database import SessionDep
+from storefront.core.openapi import error_responses
+from storefront.core.pagination import Page, PageParamsDep
+from storefront.products import service
+from storefront.products.repository import ProductFilters
+from storefront.products.schemas import (
+    MAX_PRICE_CENTS,
+    ProductCreate,
+    ProductRead,
+    ProductUpdate,
+)
+from storefront.products.service import ProductPage
+
+router = APIRouter(tags=["products"])
+admin_router = APIRouter(tags=["admin"])
+
+SearchQuery = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=200,
+        description="Case-insensitive substring of the name, SKU or description.",
+    ),
+]
+PriceQuery = Annotated[int | None, Query(ge=0, le=MAX_PRICE_CENTS)]
+InStockQuery = Annotated[
+    bool | None, Query(description="true: stock > 0; false: out of stock (stock = 0).")
+]
+
+
+def _page(page: ProductPage) -> Page[ProductRead]:
+    return Page[ProductRead](
+        items=[ProductRead.model_validate(product) for product in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+# --------------------------------------------------------------------------- public
+
+
+@router.get("", response_model=Page[ProductRead])
+async def list_products(
+    session: SessionDep,
+    page: PageParamsDep,
+    q: SearchQuery = None,
+    min_price_cents: PriceQuery = None,
+    max_price_cents: PriceQuery = None,
+    in_stock: InStockQuery = None,
+) -> Page[ProductRead]:
+    """Active products, newest first."""
+    filters = ProductFilters(
+        q=q, min_price_cents=min_price_cents, max_price_cents=max_price_cents, in_stock=in_stock
+    )
+    return _page(await service.list_active_products(session, filters, page))
+
+
+@router.get("/{product_id}", response_model=ProductRead, responses=error_responses(404))
+async def get_product(product_id: uuid.UUID, session: SessionDep) -> ProductRead:
+    """An active product (an inactive one is a 404)."""
+    return ProductRead.model_validate(await service.get_active_product(session, product_id))
+
+
+# --------------------------------------------------------------------------- admin
+
+_ADMIN_ERRORS = (401, 403)
+
+
+@admin_router.get("", response_model=Page[ProductRead], responses=error_responses(*_ADMIN_ERRORS))
+async def list_products_admin(
+    _admin: AdminUser,
+    session: SessionDep,
+    page: PageParamsDep,
+    q: SearchQuery = None,
+    min_price_cents: PriceQuery = None,
+    max_price_cents: PriceQuery = None,
+    in_stock: InStockQuery = None,
+    is_active: Annotated[bool | None, Query()] = None,
+) -> Page[ProductRead]:
+    """Every product, inactive ones included, newest first."""
+    filters = ProductFilters(
+        q=q,
+        min_price_cents=min_price_cents,
+        max_price_cents=max_price_cents,
+        in_stock=in_stock,
+        is_active=is_active,
+    )
+    return _page(await service.list_products(session, filters, page))
+
+
+@admin_router.post(
+    "",
+    response_model=ProductRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(*_ADMIN_ERRORS, 409),
+)
+async def create_product(
+    data: ProductCreate, _admin: AdminUser, session: SessionDep
+) -> ProductRead:
+    """Create a product; 409 `SKU_TAKEN` when the SKU exists."""
+    return ProductRead.model_validate(await service.create_product(session, data))
+
+
+@admin_router.patch(
+    "/{product_id}",
+    response_model=ProductRead,
+    responses=error_responses(*_ADMIN_ERRORS, 404, 409),
+)
+async def update_product(
+    product_id: uuid.UUID, data: ProductUpdate, _admin: AdminUser, session: SessionDep
+) -> ProductRead:
+    """Change any field; 409 `SKU_TAKEN` when the new SKU exists."""
+    return ProductRead.model_validate(await service.update_product(session, product_id, data))
+
+
+@admin_router.delete(
+    "/{product_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=error_responses(*_ADMIN_ERRORS, 404),
+)
+async def delete_product(product_id: uuid.UUID, _admin: AdminUser, session: SessionDep) -> None:
+    """Deactivate the product (it stays in order history and in the admin list)."""
+    await service.deactivate_product(session, product_id)

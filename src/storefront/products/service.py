@@ -1,0 +1,215 @@
+"""Business rules of the products domain: the catalogue, and stock for the orders domain.
+
+Other domains use these functions, never the products table: orders calls `reserve_stock`
+and `release_stock` inside its own transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storefront.core.errors import Conflict, NotFound, ValidationFailed
+from storefront.core.pagination import PageParams, next_cursor
+from storefront.products import repository
+from storefront.products.models import Product
+from storefront.products.repository import ProductFilters
+from storefront.products.schemas import ProductCreate, ProductUpdate
+
+
+@dataclass(frozen=True, slots=True)
+class ProductPage:
+    items: Sequence[Product]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReservedProduct:
+    """What an order copies from the product at order time."""
+
+    product_id: uuid.UUID
+    sku: str
+    name: str
+    price_cents: int
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class ShortProduct:
+    product_id: uuid.UUID
+    requested: int
+    available: int
+
+
+@dataclass(slots=True)
+class StockReservation:
+    """The outcome of `reserve_stock`. Unless `complete`, the caller must roll back (raise):
+    some lines were taken and others were not."""
+
+    reserved: dict[uuid.UUID, ReservedProduct] = field(default_factory=dict)
+    unavailable: list[uuid.UUID] = field(default_factory=list)  # unknown or inactive
+    short: list[ShortProduct] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not self.unavailable and not self.short
+
+
+def _sku_taken(sku: str) -> Conflict:
+    return Conflict(
+        "A product with this SKU already exists", code="SKU_TAKEN", details={"sku": sku}
+    )
+
+
+def _is_sku_violation(exc: IntegrityError) -> bool:
+    text = str(exc.orig).lower()
+    return "sku" in text and ("unique" in text or "duplicate" in text)
+
+
+def _check_price_range(filters: ProductFilters) -> None:
+    low, high = filters.min_price_cents, filters.max_price_cents
+    if low is not None and high is not None and low > high:
+        raise ValidationFailed(
+            "query.min_price_cents",
+            "min_price_cents must not exceed max_price_cents",
+            type_="range_invalid",
+        )
+
+
+async def _page(session: AsyncSession, filters: ProductFilters, page: PageParams) -> ProductPage:
+    _check_price_range(filters)
+    rows = await repository.list_page(session, filters, page.limit, page.cursor)
+    return ProductPage(items=rows[: page.limit], next_cursor=next_cursor(rows, page.limit))
+
+
+# --------------------------------------------------------------------------- public
+
+
+async def list_active_products(
+    session: AsyncSession, filters: ProductFilters, page: PageParams
+) -> ProductPage:
+    active_only = ProductFilters(
+        q=filters.q,
+        min_price_cents=filters.min_price_cents,
+        max_price_cents=filters.max_price_cents,
+        in_stock=filters.in_stock,
+        is_active=True,
+    )
+    return await _page(session, active_only, page)
+
+
+async def get_active_product(session: AsyncSession, product_id: uuid.UUID) -> Product:
+    product = await repository.get(session, product_id)
+    if product is None or not product.is_active:
+        raise NotFound("Product not found")
+    return product
+
+
+# --------------------------------------------------------------------------- admin
+
+
+async def list_products(
+    session: AsyncSession, filters: ProductFilters, page: PageParams
+) -> ProductPage:
+    return await _page(session, filters, page)
+
+
+async def get_product(session: AsyncSession, product_id: uuid.UUID) -> Product:
+    product = await repository.get(session, product_id)
+    if product is None:
+        raise NotFound("Product not found")
+    return product
+
+
+async def create_product(session: AsyncSession, data: ProductCreate) -> Product:
+    if await repository.get_by_sku(session, data.sku) is not None:
+        raise _sku_taken(data.sku)
+    try:
+        return await repository.add(session, Product(**data.model_dump()))
+    except IntegrityError as exc:  # a concurrent insert of the same SKU won the race
+        if _is_sku_violation(exc):
+            raise _sku_taken(data.sku) from None
+        raise
+
+
+async def update_product(
+    session: AsyncSession, product_id: uuid.UUID, data: ProductUpdate
+) -> Product:
+    product = await get_product(session, product_id)
+    changes = data.changes()
+    new_sku = changes.get("sku")
+    if (
+        new_sku is not None
+        and new_sku != product.sku
+        and await repository.get_by_sku(session, new_sku) is not None
+    ):
+        raise _sku_taken(new_sku)
+    for name, value in changes.items():
+        setattr(product, name, value)
+    try:
+        await repository.flush(session)
+    except IntegrityError as exc:
+        if new_sku is not None and _is_sku_violation(exc):
+            raise _sku_taken(new_sku) from None
+        raise
+    return product
+
+
+async def deactivate_product(session: AsyncSession, product_id: uuid.UUID) -> None:
+    """Products are never deleted: order lines keep referring to them."""
+    product = await get_product(session, product_id)
+    product.is_active = False
+    await repository.flush(session)
+
+
+# --------------------------------------------------------------------------- stock
+
+
+async def reserve_stock(
+    session: AsyncSession, quantities: Mapping[uuid.UUID, int]
+) -> StockReservation:
+    """Take stock for every product of an order, in the caller's transaction.
+
+    Rows are locked in product-id order, so concurrent orders over the same products queue
+    instead of deadlocking. Every product is tried (so that a refusal names all the short
+    ones); if the result is not `complete`, the caller raises and the transaction rolls back.
+    """
+    reservation = StockReservation()
+    missed: list[uuid.UUID] = []
+    for product_id in sorted(quantities):
+        row = await repository.take_stock(session, product_id, quantities[product_id])
+        if row is None:
+            missed.append(product_id)
+            continue
+        reservation.reserved[product_id] = ReservedProduct(
+            product_id=row.id,
+            sku=row.sku,
+            name=row.name,
+            price_cents=row.price_cents,
+            currency=row.currency,
+        )
+    if missed:
+        levels = await repository.stock_levels(session, missed)
+        for product_id in missed:
+            is_active, stock = levels.get(product_id, (False, 0))
+            if not is_active:
+                reservation.unavailable.append(product_id)
+            else:
+                reservation.short.append(
+                    ShortProduct(
+                        product_id=product_id,
+                        requested=quantities[product_id],
+                        available=stock,
+                    )
+                )
+    return reservation
+
+
+async def release_stock(session: AsyncSession, quantities: Mapping[uuid.UUID, int]) -> None:
+    """Give stock back (a cancelled order), in product-id order like `reserve_stock`."""
+    for product_id in sorted(quantities):
+        await repository.give_back_stock(session, product_id, quantities[product_id])
