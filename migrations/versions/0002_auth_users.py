@@ -34,6 +34,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("email", name=op.f("uq_users_email")),
     )
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.create_index("ix_users_created_at_id", ["created_at", "id"], unique=False)
     op.create_table(
         "one_time_tokens",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -104,4 +106,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_one_time_tokens_user_id"))
 
     op.drop_table("one_time_tokens")
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.drop_index("ix_users_created_at_id")
+
     op.drop_table("users")

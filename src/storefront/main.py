@@ -12,6 +12,7 @@ from storefront.auth.router import router as auth_router
 from storefront.core import health, metrics
 from storefront.core.config import Settings, get_settings
 from storefront.core.database import create_database
+from storefront.core.email import build_email_sender
 from storefront.core.errors import install_error_handlers
 from storefront.core.input_guards import guard_request_input
 from storefront.core.logging import configure_logging
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limits = RateLimits(settings)
     app.state.access_tokens = AccessTokens(settings)
     app.state.password_hasher = PasswordHasher(settings.bcrypt_rounds)
+    app.state.email_sender = build_email_sender(settings)
 
     install_error_handlers(app)
     install_openapi(app)

@@ -11,9 +11,16 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
+from storefront.auth.service import AuthService, ClientInfo
 from storefront.core.database import SessionDep
 from storefront.core.errors import Forbidden, Unauthorized
-from storefront.core.security import AccessClaims, AccessTokens, InvalidAccessToken
+from storefront.core.rate_limit import client_ip
+from storefront.core.security import (
+    AccessClaims,
+    AccessTokens,
+    InvalidAccessToken,
+    PasswordHasher,
+)
 from storefront.users import repository as users_repository
 from storefront.users.models import Role, User
 
@@ -69,3 +76,26 @@ async def get_admin_user(user: CurrentUser) -> User:
 
 
 AdminUser = Annotated[User, Depends(get_admin_user)]
+
+
+def get_auth_service(request: Request) -> AuthService:
+    state = request.app.state
+    return AuthService(state.settings, state.password_hasher, state.access_tokens)
+
+
+AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
+
+
+def get_client_info(request: Request) -> ClientInfo:
+    return ClientInfo(user_agent=request.headers.get("user-agent"), ip=client_ip(request))
+
+
+ClientInfoDep = Annotated[ClientInfo, Depends(get_client_info)]
+
+
+def get_password_hasher(request: Request) -> PasswordHasher:
+    hasher: PasswordHasher = request.app.state.password_hasher
+    return hasher
+
+
+PasswordHasherDep = Annotated[PasswordHasher, Depends(get_password_hasher)]

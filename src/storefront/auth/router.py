@@ -1,5 +1,157 @@
 """HTTP routes of the auth domain."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request, status
+
+from storefront.auth.dependencies import (
+    AccessClaimsDep,
+    AuthServiceDep,
+    ClientInfoDep,
+    CurrentUser,
+)
+from storefront.auth.schemas import (
+    LoginRequest,
+    PasswordChange,
+    PasswordForgot,
+    PasswordReset,
+    RefreshTokenRequest,
+    RegisterRequest,
+    TokenForm,
+    TokenPair,
+    VerifyEmail,
+)
+from storefront.core.database import SessionDep
+from storefront.core.email import OutboxDep
+from storefront.core.openapi import error_responses
+from storefront.core.rate_limit import limit_per_ip, limit_per_key
+from storefront.users.schemas import UserRead
 
 router = APIRouter(tags=["auth"])
+
+_NO_CONTENT = status.HTTP_204_NO_CONTENT
+_ACCEPTED = status.HTTP_202_ACCEPTED
+
+
+@router.post(
+    "/register",
+    response_model=UserRead,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Depends(limit_per_ip("register"))],
+    responses=error_responses(409),
+)
+async def register(
+    data: RegisterRequest, session: SessionDep, auth: AuthServiceDep, outbox: OutboxDep
+) -> UserRead:
+    """Create a customer account; a verification link is e-mailed."""
+    return UserRead.model_validate(await auth.register(session, data, outbox))
+
+
+@router.post(
+    "/login",
+    response_model=TokenPair,
+    dependencies=[Depends(limit_per_ip("login"))],
+    responses=error_responses(401, 403),
+)
+async def login(
+    data: LoginRequest,
+    request: Request,
+    session: SessionDep,
+    auth: AuthServiceDep,
+    client: ClientInfoDep,
+) -> TokenPair:
+    """Exchange an e-mail and password for an access and a refresh token."""
+    await limit_per_key(request, "login", data.email)
+    return await auth.login(session, data.email, data.password, client)
+
+
+@router.post(
+    "/token",
+    response_model=TokenPair,
+    dependencies=[Depends(limit_per_ip("login"))],
+    responses=error_responses(401, 403),
+)
+async def login_with_form(
+    form: Annotated[TokenForm, Form()],
+    request: Request,
+    session: SessionDep,
+    auth: AuthServiceDep,
+    client: ClientInfoDep,
+) -> TokenPair:
+    """The OAuth2 password grant (`username` = e-mail), as used by the docs' Authorize button."""
+    await limit_per_key(request, "login", form.username)
+    return await auth.login(session, form.username, form.password, client)
+
+
+@router.post(
+    "/refresh",
+    response_model=TokenPair,
+    dependencies=[Depends(limit_per_ip("refresh"))],
+    responses=error_responses(401),
+)
+async def refresh_tokens(
+    data: RefreshTokenRequest, session: SessionDep, auth: AuthServiceDep, client: ClientInfoDep
+) -> TokenPair:
+    """New tokens for a refresh token, which dies. Reusing a dead one ends the whole session."""
+    return await auth.refresh(session, data.refresh_token, client)
+
+
+@router.post("/logout", status_code=_NO_CONTENT)
+async def logout(data: RefreshTokenRequest, session: SessionDep, auth: AuthServiceDep) -> None:
+    """End the session of this refresh token."""
+    await auth.logout(session, data.refresh_token)
+
+
+@router.post("/logout-all", status_code=_NO_CONTENT, responses=error_responses(401))
+async def logout_all(user: CurrentUser, session: SessionDep, auth: AuthServiceDep) -> None:
+    """End every session: refresh tokens are revoked, access tokens issued until now refused."""
+    await auth.logout_all(session, user)
+
+
+@router.post("/password/change", status_code=_NO_CONTENT, responses=error_responses(401, 403))
+async def change_password(
+    data: PasswordChange,
+    user: CurrentUser,
+    claims: AccessClaimsDep,
+    session: SessionDep,
+    auth: AuthServiceDep,
+    outbox: OutboxDep,
+) -> None:
+    """Set a new password; every other session ends, the caller's keeps working."""
+    await auth.change_password(session, user, claims, data, outbox)
+
+
+@router.post(
+    "/password/forgot",
+    status_code=_ACCEPTED,
+    dependencies=[Depends(limit_per_ip("password_forgot"))],
+)
+async def forgot_password(
+    data: PasswordForgot, session: SessionDep, auth: AuthServiceDep, outbox: OutboxDep
+) -> None:
+    """Always 202; if an account has this address, a reset link (30 minutes) is e-mailed."""
+    await auth.forgot_password(session, data.email, outbox)
+
+
+@router.post("/password/reset", status_code=_NO_CONTENT, responses=error_responses(400))
+async def reset_password(
+    data: PasswordReset, session: SessionDep, auth: AuthServiceDep, outbox: OutboxDep
+) -> None:
+    """Set a new password with the e-mailed token; every session ends."""
+    await auth.reset_password(session, data, outbox)
+
+
+@router.post("/verify/request", status_code=_ACCEPTED, responses=error_responses(401))
+async def request_verification(
+    user: CurrentUser, session: SessionDep, auth: AuthServiceDep, outbox: OutboxDep
+) -> None:
+    """E-mail a verification link (nothing is sent when the address is already verified)."""
+    await auth.request_verification(session, user, outbox)
+
+
+@router.post("/verify", response_model=UserRead, responses=error_responses(400))
+async def verify_email(data: VerifyEmail, session: SessionDep, auth: AuthServiceDep) -> UserRead:
+    """Confirm an e-mail address with the e-mailed token."""
+    return UserRead.model_validate(await auth.verify_email(session, data.token))

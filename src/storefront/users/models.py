@@ -6,10 +6,13 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, String
+from sqlalchemy import CheckConstraint, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storefront.core.database import Base, TimestampMixin
+
+EMAIL_MAX_LENGTH = 320
+FULL_NAME_MAX_LENGTH = 200
 
 
 class Role(StrEnum):
@@ -19,12 +22,16 @@ class Role(StrEnum):
 
 class User(TimestampMixin, Base):
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("role IN ('customer', 'admin')", name="role"),)
+    __table_args__ = (
+        CheckConstraint("role IN ('customer', 'admin')", name="role"),
+        # The admin list: newest first, keyset on (created_at, id).
+        Index("ix_users_created_at_id", "created_at", "id"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     # Stored normalised (trimmed, lower-cased), so the unique index is case-insensitive.
-    email: Mapped[str] = mapped_column(String(320), unique=True)
-    full_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX_LENGTH), unique=True)
+    full_name: Mapped[str] = mapped_column(String(FULL_NAME_MAX_LENGTH))
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default=Role.CUSTOMER.value)
     is_active: Mapped[bool] = mapped_column(default=True)

@@ -3,11 +3,59 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 
+from sqlalchemy import or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storefront.core.pagination import Cursor
 from storefront.users.models import User
+
+
+@dataclass(frozen=True, slots=True)
+class UserFilters:
+    q: str | None = None
+    role: str | None = None
+    is_active: bool | None = None
 
 
 async def get_by_id(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
+
+
+async def get_by_email(session: AsyncSession, email: str) -> User | None:
+    """`email` must already be normalised (it is stored that way)."""
+    return await session.scalar(select(User).where(User.email == email))
+
+
+async def email_exists(session: AsyncSession, email: str) -> bool:
+    return await session.scalar(select(User.id).where(User.email == email)) is not None
+
+
+async def add(session: AsyncSession, user: User) -> User:
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def list_page(
+    session: AsyncSession, filters: UserFilters, limit: int, cursor: Cursor | None
+) -> Sequence[User]:
+    """`limit + 1` users, newest first, after `cursor`."""
+    query = select(User)
+    if filters.q:
+        query = query.where(
+            or_(
+                User.email.icontains(filters.q, autoescape=True),
+                User.full_name.icontains(filters.q, autoescape=True),
+            )
+        )
+    if filters.role is not None:
+        query = query.where(User.role == filters.role)
+    if filters.is_active is not None:
+        query = query.where(User.is_active.is_(filters.is_active))
+    if cursor is not None:
+        query = query.where(tuple_(User.created_at, User.id) < tuple_(cursor.created_at, cursor.id))
+    query = query.order_by(User.created_at.desc(), User.id.desc()).limit(limit + 1)
+    return (await session.scalars(query)).all()

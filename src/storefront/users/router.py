@@ -1,6 +1,115 @@
-"""HTTP routes of the users domain."""
+"""HTTP routes of the users domain: the caller's own account, and user administration."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from storefront.auth.dependencies import AdminUser, CurrentUser, PasswordHasherDep
+from storefront.core.database import SessionDep
+from storefront.core.openapi import error_responses
+from storefront.core.pagination import Page, PageParamsDep
+from storefront.users import service
+from storefront.users.models import Role
+from storefront.users.repository import UserFilters
+from storefront.users.schemas import (
+    AdminUserCreate,
+    AdminUserUpdate,
+    UserDeleteMe,
+    UserRead,
+    UserUpdateMe,
+)
+from storefront.users.service import UserPage
 
 router = APIRouter(tags=["users"])
 admin_router = APIRouter(tags=["admin"])
+
+SearchQuery = Annotated[
+    str | None,
+    Query(
+        min_length=1, max_length=200, description="Case-insensitive substring of e-mail or name."
+    ),
+]
+
+
+def _page(page: UserPage) -> Page[UserRead]:
+    return Page[UserRead](
+        items=[UserRead.model_validate(user) for user in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+# --------------------------------------------------------------------------- the caller
+
+
+@router.get("/me", response_model=UserRead, responses=error_responses(401))
+async def read_me(user: CurrentUser) -> UserRead:
+    """The caller's account."""
+    return UserRead.model_validate(user)
+
+
+@router.patch("/me", response_model=UserRead, responses=error_responses(401, 403, 409))
+async def update_me(
+    data: UserUpdateMe, user: CurrentUser, session: SessionDep, hasher: PasswordHasherDep
+) -> UserRead:
+    """Change `full_name` and/or `email` (which needs `current_password`, and re-verification)."""
+    return UserRead.model_validate(await service.update_me(session, hasher, user, data))
+
+
+@router.delete("/me", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(401, 403))
+async def delete_me(
+    data: UserDeleteMe, user: CurrentUser, session: SessionDep, hasher: PasswordHasherDep
+) -> None:
+    """Close the account: deactivated, every session ended; orders are kept."""
+    await service.deactivate_me(session, hasher, user, data.current_password)
+
+
+# --------------------------------------------------------------------------- admin
+
+_ADMIN_ERRORS = (401, 403)
+
+
+@admin_router.get("", response_model=Page[UserRead], responses=error_responses(*_ADMIN_ERRORS))
+async def list_users(
+    _admin: AdminUser,
+    session: SessionDep,
+    page: PageParamsDep,
+    q: SearchQuery = None,
+    role: Annotated[Role | None, Query()] = None,
+    is_active: Annotated[bool | None, Query()] = None,
+) -> Page[UserRead]:
+    """Every user, newest first."""
+    filters = UserFilters(q=q, role=role.value if role else None, is_active=is_active)
+    return _page(await service.list_users(session, filters, page))
+
+
+@admin_router.post(
+    "",
+    response_model=UserRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(*_ADMIN_ERRORS, 409),
+)
+async def create_user(
+    data: AdminUserCreate, _admin: AdminUser, session: SessionDep, hasher: PasswordHasherDep
+) -> UserRead:
+    """Create a user with a role."""
+    return UserRead.model_validate(await service.create_user(session, hasher, data))
+
+
+@admin_router.get(
+    "/{user_id}", response_model=UserRead, responses=error_responses(*_ADMIN_ERRORS, 404)
+)
+async def get_user(user_id: uuid.UUID, _admin: AdminUser, session: SessionDep) -> UserRead:
+    return UserRead.model_validate(await service.get_user(session, user_id))
+
+
+@admin_router.patch(
+    "/{user_id}", response_model=UserRead, responses=error_responses(*_ADMIN_ERRORS, 404, 409)
+)
+async def update_user(
+    user_id: uuid.UUID, data: AdminUserUpdate, admin: AdminUser, session: SessionDep
+) -> UserRead:
+    """Change name, role, activity or verification; disabling ends the user's sessions."""
+    return UserRead.model_validate(await service.update_user(session, admin, user_id, data))

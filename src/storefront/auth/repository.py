@@ -1,0 +1,119 @@
+"""Every query of the auth domain: refresh tokens and one-time tokens. Flush, never commit."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storefront.auth.models import OneTimeToken, RefreshToken, TokenPurpose
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedRefreshToken:
+    id: uuid.UUID
+    user_id: uuid.UUID
+    family_id: uuid.UUID
+
+
+async def add(session: AsyncSession, token: RefreshToken | OneTimeToken) -> None:
+    session.add(token)
+    await session.flush()
+
+
+async def claim_refresh_token(
+    session: AsyncSession, token_hash: str, now: datetime
+) -> ClaimedRefreshToken | None:
+    """Mark a live refresh token used, atomically: of two requests racing with the same token,
+    exactly one gets a row back (the other's UPDATE re-checks `used_at` after the first
+    commits, on PostgreSQL; SQLite serialises writers)."""
+    row = (
+        await session.execute(
+            update(RefreshToken)
+            .where(
+                RefreshToken.token_hash == token_hash,
+                RefreshToken.used_at.is_(None),
+                RefreshToken.revoked_at.is_(None),
+                RefreshToken.expires_at > now,
+            )
+            .values(used_at=now)
+            .returning(RefreshToken.id, RefreshToken.user_id, RefreshToken.family_id)
+            .execution_options(synchronize_session=False)
+        )
+    ).one_or_none()
+    return None if row is None else ClaimedRefreshToken(row.id, row.user_id, row.family_id)
+
+
+async def get_refresh_token(session: AsyncSession, token_hash: str) -> RefreshToken | None:
+    return await session.scalar(select(RefreshToken).where(RefreshToken.token_hash == token_hash))
+
+
+async def link_replacement(
+    session: AsyncSession, token_id: uuid.UUID, replacement_id: uuid.UUID
+) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == token_id)
+        .values(replaced_by_id=replacement_id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def revoke_family(session: AsyncSession, family_id: uuid.UUID, now: datetime) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def revoke_user_tokens(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    now: datetime,
+    except_family_id: uuid.UUID | None = None,
+) -> None:
+    query = update(RefreshToken).where(
+        RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None)
+    )
+    if except_family_id is not None:
+        query = query.where(RefreshToken.family_id != except_family_id)
+    await session.execute(query.values(revoked_at=now).execution_options(synchronize_session=False))
+
+
+async def claim_one_time_token(
+    session: AsyncSession, token_hash: str, purpose: TokenPurpose, now: datetime
+) -> uuid.UUID | None:
+    """Mark a live one-time token used, atomically; the id of its user, or None."""
+    return await session.scalar(
+        update(OneTimeToken)
+        .where(
+            OneTimeToken.token_hash == token_hash,
+            OneTimeToken.purpose == purpose.value,
+            OneTimeToken.used_at.is_(None),
+            OneTimeToken.expires_at > now,
+        )
+        .values(used_at=now)
+        .returning(OneTimeToken.user_id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def expire_one_time_tokens(
+    session: AsyncSession, user_id: uuid.UUID, purpose: TokenPurpose, now: datetime
+) -> None:
+    """Make every outstanding token of this purpose unusable (e.g. after a reset)."""
+    await session.execute(
+        update(OneTimeToken)
+        .where(
+            OneTimeToken.user_id == user_id,
+            OneTimeToken.purpose == purpose.value,
+            OneTimeToken.used_at.is_(None),
+        )
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
