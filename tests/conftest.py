@@ -212,6 +212,8 @@ async def db(app: FastAPI) -> AsyncIterator[AsyncSession]:
 
 @dataclass
 class TestUser:
+    __test__ = False  # not a test class, whatever pytest thinks of the name
+
     user: User
     password: str
     headers: dict[str, str]
