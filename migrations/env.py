@@ -19,7 +19,7 @@ import storefront.auth.models
 import storefront.orders.models
 import storefront.products.models
 import storefront.users.models  # noqa: F401
-from storefront.core.config import load_settings_or_exit
+from storefront.core.config import load_database_url_or_exit
 from storefront.core.database import Base, UTCDateTime, ensure_sqlite_directory
 
 # A constant key: every Storefront migration runner on this database takes the same lock.
@@ -43,7 +43,7 @@ def database_url() -> str:
     url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option(
         "sqlalchemy.url"
     )
-    return url or load_settings_or_exit().database_url
+    return url or load_database_url_or_exit()
 
 
 def run_migrations_offline() -> None:

@@ -114,14 +114,26 @@ async def test_cors_simple_request_from_refused_origin_gets_no_cors_headers(
 async def test_disallowed_host_is_400(make_app_with: AppFactory) -> None:
     app = await make_app_with(allowed_hosts=["api.example.com", "*.example.org"])
     async with make_client(app) as http:
-        refused = await http.get("/health/live", headers={"Host": "evil.test"})
-        exact = await http.get("/health/live", headers={"Host": "api.example.com:443"})
-        wildcard = await http.get("/health/live", headers={"Host": "eu.example.org"})
+        refused = await http.get("/api/v1/products", headers={"Host": "evil.test"})
+        exact = await http.get("/api/v1/products", headers={"Host": "api.example.com:443"})
+        wildcard = await http.get("/api/v1/products", headers={"Host": "eu.example.org"})
     assert refused.status_code == 400
     assert refused.json()["error"]["code"] == "BAD_REQUEST"
     assert refused.headers["x-request-id"]
     assert exact.status_code == 200
     assert wildcard.status_code == 200
+
+
+async def test_health_probes_pass_whatever_the_host(make_app_with: AppFactory) -> None:
+    # A kubelet calls the pod by its IP address.
+    app = await make_app_with(allowed_hosts=["api.example.com"])
+    async with make_client(app) as http:
+        live = await http.get("/health/live", headers={"Host": "10.1.2.3:8000"})
+        ready = await http.get("/health/ready", headers={"Host": "10.1.2.3:8000"})
+        api = await http.get("/api/v1/products", headers={"Host": "10.1.2.3:8000"})
+    assert live.status_code == 200
+    assert ready.status_code == 200
+    assert api.status_code == 400
 
 
 async def test_body_over_limit_with_content_length_is_413(make_app_with: AppFactory) -> None:

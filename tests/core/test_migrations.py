@@ -29,7 +29,8 @@ def test_concurrent_upgrades_wait_for_each_other() -> None:
     url = create_test_database(PG_URL)
     try:
         clean = {k: v for k, v in os.environ.items() if not k.startswith("STOREFRONT_")}
-        env = {**clean, "STOREFRONT_DATABASE_URL": url}
+        # As an init container runs it: production, and the database URL is all it is given.
+        env = {**clean, "STOREFRONT_ENVIRONMENT": "production", "STOREFRONT_DATABASE_URL": url}
         runners = [
             subprocess.Popen(
                 [sys.executable, "-m", "alembic", "upgrade", "head"],

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 import structlog
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_SECRET_KEY_FILE = Path("var/secret_key")
@@ -41,19 +48,49 @@ def _split_list(value: Any) -> Any:
 StrList = Annotated[list[str], NoDecode]
 
 
+_SETTINGS_SOURCES = SettingsConfigDict(
+    env_prefix="STOREFRONT_",
+    env_file=".env",
+    env_file_encoding="utf-8",
+    extra="ignore",
+    frozen=True,
+)
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/storefront.db"
+SUPPORTED_DATABASE_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+
+
+def _check_database_url(value: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        driver = make_url(value).drivername
+    except ArgumentError:
+        raise ValueError("not a database URL") from None
+    if driver not in SUPPORTED_DATABASE_DRIVERS:
+        raise ValueError(f"use one of {', '.join(SUPPORTED_DATABASE_DRIVERS)}, not {driver}")
+    return value
+
+
+DatabaseUrl = Annotated[str, AfterValidator(_check_database_url)]
+
+
+class DatabaseSettings(BaseSettings):
+    """Only what a migration run needs. An init container that runs `alembic upgrade head`
+    gets the database URL and nothing else: the JWT key is none of its business."""
+
+    model_config = _SETTINGS_SOURCES
+
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="STOREFRONT_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        frozen=True,
-    )
+    model_config = _SETTINGS_SOURCES
 
     environment: Environment = Environment.DEVELOPMENT
 
     # Database
-    database_url: str = "sqlite+aiosqlite:///./var/storefront.db"
+    database_url: DatabaseUrl = DEFAULT_DATABASE_URL
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_max_overflow: int = Field(default=10, ge=0, le=200)
     db_pool_timeout: float = Field(default=5.0, gt=0, le=120)
@@ -228,6 +265,15 @@ def load_settings_or_exit() -> Settings:
     """`get_settings()` for entry points: a bad setting is one line on stderr and exit 2."""
     try:
         return get_settings()
+    except ValidationError as exc:
+        print(describe_settings_error(exc), file=sys.stderr)  # noqa: T201
+        raise SystemExit(2) from None
+
+
+def load_database_url_or_exit() -> str:
+    """The configured database URL, for migration runs; a bad setting exits 2 in one line."""
+    try:
+        return DatabaseSettings().database_url
     except ValidationError as exc:
         print(describe_settings_error(exc), file=sys.stderr)  # noqa: T201
         raise SystemExit(2) from None

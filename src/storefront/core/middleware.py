@@ -181,7 +181,12 @@ class RequestContextMiddleware:
 
 
 class TrustedHostMiddleware:
-    """Starlette's host check, answering a bad `Host` with the 400 envelope."""
+    """Starlette's host check, answering a bad `Host` with the 400 envelope.
+
+    Health probes are exempt: a kubelet or a container health check calls the pod by its IP
+    (`Host: 10.1.2.3:8000`), and those routes build nothing from the host name."""
+
+    exempt_prefix = "/health/"
 
     def __init__(self, app: ASGIApp, *, allowed_hosts: Iterable[str]) -> None:
         self.app = app
@@ -197,7 +202,11 @@ class TrustedHostMiddleware:
         return name in self.exact or (bool(self.suffixes) and name.endswith(self.suffixes))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.allow_any or scope["type"] not in ("http", "websocket"):
+        if (
+            self.allow_any
+            or scope["type"] not in ("http", "websocket")
+            or scope["path"].startswith(self.exempt_prefix)
+        ):
             await self.app(scope, receive, send)
             return
         host = Headers(scope=scope).get("host", "")
