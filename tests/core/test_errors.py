@@ -9,10 +9,12 @@ import time
 import pytest
 from httpx import AsyncClient
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from structlog.contextvars import merge_contextvars
 from structlog.testing import capture_logs
 
+from storefront.core.errors import is_database_unavailable
 from storefront.users.models import User
 from tests.conftest import make_client
 from tests.core.conftest import AppFactory
@@ -43,6 +45,26 @@ async def test_wrong_method_is_405_envelope_with_allow(client: AsyncClient) -> N
     assert response.status_code == 405
     assert_envelope(response.json(), "METHOD_NOT_ALLOWED")
     assert "GET" in response.headers["allow"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PUT", "/api/v1/admin/products/6f1c2d0e-9b8a-4f1e-8a7b-1c2d3e4f5a6b", "PATCH, DELETE"),
+        ("OPTIONS", "/api/v1/orders", "GET, POST"),
+        ("DELETE", "/api/v1/orders/6f1c2d0e-9b8a-4f1e-8a7b-1c2d3e4f5a6b/cancel", "POST"),
+        ("POST", "/openapi.json", "GET, HEAD"),
+    ],
+)
+async def test_405_allow_lists_every_method_of_the_path(
+    client: AsyncClient, method: str, path: str, allowed: str
+) -> None:
+    # One path, several routes: `Allow` names the methods of all of them (RFC 9110).
+    response = await client.request(method, path)
+
+    assert response.status_code == 405
+    assert_envelope(response.json(), "METHOD_NOT_ALLOWED")
+    assert response.headers["allow"] == allowed
 
 
 async def test_validation_error_lists_fields_without_echoing_secrets(client: AsyncClient) -> None:
@@ -198,3 +220,25 @@ async def test_deeply_nested_and_huge_numbers_are_4xx(client: AsyncClient) -> No
     assert big_number.json()["error"]["details"]["errors"][0]["field"] == "body.count"
     assert invalid_utf8.status_code == 400
     assert (await client.get("/health/live")).status_code == 200
+
+
+class _DriverError(Exception):
+    def __init__(self, message: str, sqlstate: str) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "unavailable"),
+    [
+        ("53300", True),  # sorry, too many clients already
+        ("57P03", True),  # the database system is starting up
+        ("08006", True),  # connection failure
+        ("23505", False),  # a unique violation is a bug or a conflict, not an outage
+        ("22P05", False),
+    ],
+)
+def test_a_server_out_of_connection_slots_is_an_outage(sqlstate: str, unavailable: bool) -> None:
+    exc = DBAPIError("connect", None, _DriverError("refused", sqlstate))
+
+    assert is_database_unavailable(exc) is unavailable

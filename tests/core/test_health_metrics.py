@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,43 @@ async def test_openapi_documents_the_envelope_and_operation_ids(client: AsyncCli
             if path.startswith("/api/"):
                 assert "429" in operation["responses"]
     assert "health-live" in seen
+
+
+async def test_openapi_request_strings_refuse_nul_like_the_service(client: AsyncClient) -> None:
+    """The input guard refuses NUL in queries and JSON bodies; the document says so, on every
+    free-form request string (and nowhere in responses)."""
+    document = (await client.get("/openapi.json")).json()
+    schemas = document["components"]["schemas"]
+    no_nul = "^[^\\x00]*$"
+
+    assert schemas["ProductCreate"]["properties"]["description"]["pattern"] == no_nul
+    assert schemas["ProductUpdate"]["properties"]["description"]["pattern"] == no_nul
+    assert schemas["ProductCreate"]["properties"]["sku"]["pattern"] != no_nul  # its own pattern
+    assert "pattern" not in schemas["ProductRead"]["properties"]["description"]
+    search = next(
+        p for p in document["paths"]["/api/v1/products"]["get"]["parameters"] if p["name"] == "q"
+    )
+    assert search["schema"]["anyOf"][0]["pattern"] == no_nul
+
+
+async def test_openapi_cursor_pattern_describes_exactly_the_accepted_cursors(
+    client: AsyncClient,
+) -> None:
+    document = (await client.get("/openapi.json")).json()
+    cursor = next(
+        p
+        for p in document["paths"]["/api/v1/products"]["get"]["parameters"]
+        if p["name"] == "cursor"
+    )
+    pattern = cursor["schema"]["anyOf"][0]["pattern"]
+
+    # Any string of that shape is a cursor the service accepts ...
+    for well_formed in ("0-" + "0" * 32, "99999999999999999-" + "f" * 32):
+        assert re.fullmatch(pattern, well_formed)
+        response = await client.get("/api/v1/products", params={"cursor": well_formed})
+        assert response.status_code == 200, response.text
+    # ... and anything else is a 422.
+    for malformed in ("", "1-" + "F" * 32, "1" * 18 + "-" + "0" * 32, "bm90fGEtdXVpZA"):
+        assert not re.fullmatch(pattern, malformed)
+        response = await client.get("/api/v1/products", params={"cursor": malformed})
+        assert response.status_code == 422, malformed

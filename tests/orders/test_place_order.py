@@ -97,6 +97,19 @@ async def test_place_an_order(
     assert fetched.json() == body
 
 
+async def test_a_quantity_written_as_a_float_is_an_integer(
+    client: AsyncClient, customer: harness.TestUser, make_product: ProductFactory
+) -> None:
+    product = await make_product(stock=5)
+    body = order_body((product, 1))
+    body["items"][0]["quantity"] = 2.0  # the integer 2 to JSON Schema
+
+    response = await client.post(URL, json=body, headers=customer.headers)
+
+    assert response.status_code == 201
+    assert response.json()["items"][0]["quantity"] == 2
+
+
 async def test_prices_are_copied_at_order_time(
     client: AsyncClient,
     customer: harness.TestUser,
@@ -229,7 +242,6 @@ BAD_ITEM_VALUES: list[tuple[str, Any, str]] = [
     ("quantity", 1001, "body.items.0.quantity"),
     ("quantity", 10**30, "body.items.0.quantity"),
     ("quantity", 1.5, "body.items.0.quantity"),
-    ("quantity", 2.0, "body.items.0.quantity"),
     ("quantity", "2", "body.items.0.quantity"),
     ("quantity", True, "body.items.0.quantity"),
     ("quantity", None, "body.items.0.quantity"),

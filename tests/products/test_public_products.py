@@ -141,6 +141,8 @@ async def test_price_filters_are_inclusive(
     assert await ids(max_price_cents=500) == {str(cheap.id), str(middle.id)}
     assert await ids(min_price_cents=500, max_price_cents=500) == {str(middle.id)}
     assert await ids(min_price_cents=0, max_price_cents=99) == set()
+    # Each bound is valid alone; crossed, they match nothing (an empty page, not an error).
+    assert await ids(min_price_cents=501, max_price_cents=499) == set()
 
 
 async def test_in_stock_filter(client: AsyncClient, make_product: ProductFactory) -> None:
@@ -165,7 +167,6 @@ async def test_in_stock_filter(client: AsyncClient, make_product: ProductFactory
         ({"min_price_cents": -1}, "query.min_price_cents"),
         ({"max_price_cents": 10**12 + 1}, "query.max_price_cents"),
         ({"max_price_cents": "1.5"}, "query.max_price_cents"),
-        ({"min_price_cents": 10, "max_price_cents": 9}, "query.min_price_cents"),
         ({"in_stock": "maybe"}, "query.in_stock"),
         ({"q": ""}, "query.q"),
         ({"q": "x" * 201}, "query.q"),

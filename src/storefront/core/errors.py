@@ -19,6 +19,7 @@ from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalErr
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
+from starlette.routing import Match
 
 from storefront.core.logging import get_logger
 
@@ -199,13 +200,24 @@ def validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
     return shaped
 
 
+# PostgreSQL refusing the connection rather than the query: a connection exception (class 08),
+# too many clients (53300), or a server shutting down or starting up (57P01-57P03).
+_UNAVAILABLE_SQLSTATES = ("08", "53300", "57P01", "57P02", "57P03")
+
+
 def is_database_unavailable(exc: BaseException) -> bool:
     """Outages look different per driver: asyncpg raises plain OSError, a full pool raises
-    SQLAlchemy's TimeoutError, a dropped connection an invalidated DBAPIError."""
+    SQLAlchemy's TimeoutError, a dropped connection an invalidated DBAPIError, a server out of
+    connection slots an error with the SQLSTATE above."""
     if isinstance(exc, PoolTimeoutError | OSError):
         return True
     if isinstance(exc, DBAPIError):
-        return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        return (
+            exc.connection_invalidated
+            or isinstance(exc, OperationalError | InterfaceError)
+            or (isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES))
+        )
     return False
 
 
@@ -227,13 +239,38 @@ async def _validation_error_handler(_request: Request, exc: Exception) -> JSONRe
     )
 
 
-async def _http_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path. Starlette's own 405 names only the methods
+    of the first route whose path matched, but one path is often several routes
+    (`GET`, `PATCH` and `DELETE /products/{id}`), and `Allow` must list them all (RFC 9110)."""
+    allowed = []
+    for method in _METHODS:
+        probe = {
+            "type": "http",
+            "method": method,
+            "path": request.scope["path"],
+            "root_path": request.scope.get("root_path", ""),
+            "headers": [],
+            "query_string": b"",
+        }
+        if any(route.matches(probe)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
+
+
+async def _http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)  # noqa: S101
     status = exc.status_code
     message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
     if status == 404 and message == "Not Found":
         message = "Resource not found"
-    return error_response(status, code_for_status(status), message, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if status == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request)) or headers.get("Allow", "")
+    return error_response(status, code_for_status(status), message, headers=headers or None)
 
 
 async def _database_error_handler(_request: Request, exc: Exception) -> JSONResponse:

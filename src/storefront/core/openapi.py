@@ -26,6 +26,10 @@ _DESCRIPTIONS = {
     "503": "Service unavailable (database unreachable)",
 }
 _ENVELOPE_REF = "#/components/schemas/ErrorEnvelope"
+_SCHEMA_REF_PREFIX = "#/components/schemas/"
+# What `core/input_guards.py` enforces: no NUL character in a query or a JSON body.
+_NO_NUL_PATTERN = r"^[^\x00]*$"
+_FORMATS_WITHOUT_NUL = {"uuid", "date-time", "date", "time", "duration", "email", "uri"}
 
 
 def operation_id(route: APIRoute) -> str:
@@ -43,6 +47,63 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 def _envelope_content() -> dict[str, Any]:
     return {"application/json": {"schema": {"$ref": _ENVELOPE_REF}}}
+
+
+def _referenced_components(node: Any, found: set[str]) -> None:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith(_SCHEMA_REF_PREFIX):
+            found.add(ref.removeprefix(_SCHEMA_REF_PREFIX))
+        for value in node.values():
+            _referenced_components(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            _referenced_components(value, found)
+
+
+def _forbid_nul(schema: Any) -> None:
+    """Give every free-form string of a request schema the pattern that says what the input
+    guard refuses, so the document allows exactly what the service accepts. Strings with a
+    pattern, an enum or a const of their own, or a format such as `uuid`, cannot hold a NUL
+    already (`password` is a display hint, not a shape)."""
+    if not isinstance(schema, dict):
+        return
+    if (
+        schema.get("type") == "string"
+        and not {"pattern", "enum", "const"} & set(schema)
+        and schema.get("format") not in _FORMATS_WITHOUT_NUL
+    ):
+        schema["pattern"] = _NO_NUL_PATTERN
+    for key in ("properties", "patternProperties", "$defs"):
+        for sub in (schema.get(key) or {}).values():
+            _forbid_nul(sub)
+    for key in ("items", "additionalProperties", "not", "contains"):
+        _forbid_nul(schema.get(key))
+    for key in ("anyOf", "oneOf", "allOf", "prefixItems"):
+        for sub in schema.get(key) or ():
+            _forbid_nul(sub)
+
+
+def _forbid_nul_in_requests(schema: dict[str, Any]) -> None:
+    components: dict[str, Any] = schema.get("components", {}).get("schemas", {})
+    request_schemas: list[Any] = []
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            request_schemas += [p.get("schema") for p in operation.get("parameters", ())]
+            body = operation.get("requestBody", {}).get("content", {})
+            request_schemas += [media.get("schema") for media in body.values()]
+    names: set[str] = set()
+    _referenced_components(request_schemas, names)
+    pending = list(names)
+    while pending:  # components that the request components refer to, transitively
+        found: set[str] = set()
+        _referenced_components(components.get(pending.pop()), found)
+        pending += sorted(found - names)
+        names |= found
+    for item in request_schemas:
+        _forbid_nul(item)
+    for name in sorted(names):
+        _forbid_nul(components.get(name))
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -91,6 +152,7 @@ def install_openapi(app: FastAPI) -> None:
                             response.setdefault("headers", {})["Retry-After"] = {
                                 "schema": {"type": "integer"}
                             }
+        _forbid_nul_in_requests(schema)
         app.openapi_schema = schema
         return schema
 

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from storefront.core.schema_types import integral_number
 from storefront.orders.models import OrderStatus
 
 MAX_LINES = 50
@@ -21,8 +22,10 @@ class OrderItemCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     product_id: uuid.UUID
-    # Strict: `"2"`, `2.0` and `true` are not quantities.
-    quantity: Annotated[int, Field(strict=True, ge=1, le=MAX_QUANTITY, examples=[2])]
+    # `"2"`, `2.5` and `true` are not quantities (`2.0` is, as in the OpenAPI document).
+    quantity: Annotated[
+        int, Field(strict=True, ge=1, le=MAX_QUANTITY, examples=[2]), integral_number
+    ]
 
 
 class OrderCreate(BaseModel):

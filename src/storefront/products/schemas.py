@@ -8,6 +8,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from storefront.core.schema_types import (
+    NON_BLANK_PATTERN,
+    integral_number,
+    omit_null_from_schema,
+)
 from storefront.products.models import NAME_MAX_LENGTH, SKU_MAX_LENGTH
 
 # Bounds keep every number inside its column (stock: 32-bit integer; prices: bigint, far
@@ -18,16 +23,24 @@ MAX_DESCRIPTION_LENGTH = 5_000
 SKU_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9._-]{{0,{SKU_MAX_LENGTH - 1}}}$"
 CURRENCY_PATTERN = r"^[A-Z]{3}$"
 
-# Strict: JSON `"10"`, `10.0` and `true` are not integers.
-PriceCents = Annotated[int, Field(strict=True, ge=0, le=MAX_PRICE_CENTS, examples=[1999])]
-Stock = Annotated[int, Field(strict=True, ge=0, le=MAX_STOCK, examples=[25])]
+# JSON `"10"`, `10.5` and `true` are not integers (`10.0` is, as in the OpenAPI document).
+PriceCents = Annotated[
+    int, Field(strict=True, ge=0, le=MAX_PRICE_CENTS, examples=[1999]), integral_number
+]
+Stock = Annotated[int, Field(strict=True, ge=0, le=MAX_STOCK, examples=[25]), integral_number]
 Sku = Annotated[
     str,
     StringConstraints(pattern=SKU_PATTERN, to_upper=True),
     Field(description="Letters, digits, `.`, `_`, `-`; stored upper-case", examples=["MUG-001"]),
 ]
 Name = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX_LENGTH)
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        min_length=1,
+        max_length=NAME_MAX_LENGTH,
+        pattern=NON_BLANK_PATTERN,
+    ),
 ]
 Description = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION_LENGTH)]
 Currency = Annotated[str, StringConstraints(pattern=CURRENCY_PATTERN), Field(examples=["EUR"])]
@@ -49,7 +62,7 @@ class ProductCreate(BaseModel):
 class ProductUpdate(BaseModel):
     """Any field; a field given as null is a 422 (none of them is nullable)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=omit_null_from_schema)
 
     sku: Sku | None = None
     name: Name | None = None

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storefront.core.errors import Conflict, NotFound, ValidationFailed
+from storefront.core.errors import Conflict, NotFound
 from storefront.core.pagination import PageParams, next_cursor
 from storefront.products import repository
 from storefront.products.models import Product
@@ -70,18 +70,16 @@ def _is_sku_violation(exc: IntegrityError) -> bool:
     return "sku" in text and ("unique" in text or "duplicate" in text)
 
 
-def _check_price_range(filters: ProductFilters) -> None:
+def _is_empty_price_range(filters: ProductFilters) -> bool:
     low, high = filters.min_price_cents, filters.max_price_cents
-    if low is not None and high is not None and low > high:
-        raise ValidationFailed(
-            "query.min_price_cents",
-            "min_price_cents must not exceed max_price_cents",
-            type_="range_invalid",
-        )
+    return low is not None and high is not None and low > high
 
 
 async def _page(session: AsyncSession, filters: ProductFilters, page: PageParams) -> ProductPage:
-    _check_price_range(filters)
+    if _is_empty_price_range(filters):
+        # Each bound is valid on its own (the OpenAPI document allows it); together they
+        # match nothing, which is an empty page rather than an error.
+        return ProductPage(items=[], next_cursor=None)
     rows = await repository.list_page(session, filters, page.limit, page.cursor)
     return ProductPage(items=rows[: page.limit], next_cursor=next_cursor(rows, page.limit))
 

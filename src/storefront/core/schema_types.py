@@ -1,0 +1,48 @@
+"""Building blocks for the domains' request schemas, so that what the OpenAPI document allows
+is exactly what the service accepts.
+
+- `integral_number`: JSON has one number type, and to JSON Schema (so to the OpenAPI document
+  and every client generated from it) `2.0` is the integer 2. Put after a strict integer's
+  constraints, `Annotated[int, Field(strict=True, ge=1), integral_number]`, it lets `2.0` in as
+  2 while `2.5`, `"2"` and `true` stay a 422. (Last, so that the bounds stay in the schema as
+  `minimum`/`maximum`.)
+- `NON_BLANK_PATTERN`: for a string stripped of whitespace before its `min_length` is checked,
+  so that the document does not offer "   ", which the service refuses. The class is the
+  whitespace that pydantic strips (Unicode White_Space), spelled out because the regex
+  dialects that read the document disagree on `\\s`; NUL is excluded as everywhere.
+- `omit_null_from_schema`: a partial update whose fields may be left out but never set to
+  null is typed `X | None` in Python; the document must not offer `null` for those fields.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BeforeValidator
+
+
+def _integral_number(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+integral_number = BeforeValidator(_integral_number)
+
+_STRIPPED = r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NON_BLANK_PATTERN = rf"^[^\x00]*[^{_STRIPPED}\x00][^\x00]*$"
+
+
+def omit_null_from_schema(schema: dict[str, Any]) -> None:
+    """`json_schema_extra` for a model whose optional fields are not nullable."""
+    for prop in schema.get("properties", {}).values():
+        variants = prop.get("anyOf")
+        if isinstance(variants, list):
+            kept = [v for v in variants if v != {"type": "null"}]
+            if len(kept) == 1:
+                del prop["anyOf"]
+                prop.update(kept[0])
+            else:
+                prop["anyOf"] = kept
+        if "default" in prop and prop["default"] is None:
+            del prop["default"]
