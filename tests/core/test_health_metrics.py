@@ -146,3 +146,16 @@ async def test_openapi_cursor_pattern_describes_exactly_the_accepted_cursors(
         assert not re.fullmatch(pattern, malformed)
         response = await client.get("/api/v1/products", params={"cursor": malformed})
         assert response.status_code == 422, malformed
+
+
+async def test_routes_of_included_routers_are_labelled_with_their_full_template(
+    client: AsyncClient,
+) -> None:
+    missing = "00000000-0000-4000-8000-000000000002"
+    assert (await client.get(f"/api/v1/products/{missing}")).status_code == 404
+    assert (await client.get("/api/v1/products")).status_code == 200
+
+    text = (await client.get("/metrics")).text
+
+    assert 'method="GET",route="/api/v1/products/{product_id}",status="404"} 1.0' in text
+    assert 'method="GET",route="/api/v1/products",status="200"} 1.0' in text

@@ -257,3 +257,11 @@ async def test_forwarded_for_is_believed_only_from_trusted_proxies(
             await direct.get("/health/live", headers=headers)
     ips = [entry["client_ip"] for entry in logs if entry["event"] == "request"]
     assert ips == ["198.51.100.9", "192.0.2.44"]
+
+
+async def test_access_log_names_the_full_template_of_a_domain_route(client: AsyncClient) -> None:
+    with capture_logs(processors=[merge_contextvars]) as logs:
+        await client.get("/api/v1/products/00000000-0000-4000-8000-000000000003")
+        await client.get("/api/v1/admin/users")
+    routes = [entry["route"] for entry in logs if entry["event"] == "request"]
+    assert routes == ["/api/v1/products/{product_id}", "/api/v1/admin/users"]

@@ -22,6 +22,8 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from storefront.core.routing import route_template
+
 UNMATCHED_ROUTE = "<unmatched>"
 
 
@@ -71,8 +73,8 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_and_record)
         finally:
-            route = scope.get("route")
-            labels = (scope["method"], getattr(route, "path", UNMATCHED_ROUTE), str(status))
+            route = route_template(scope) or UNMATCHED_ROUTE
+            labels = (scope["method"], route, str(status))
             self.metrics.requests.labels(*labels).inc()
             self.metrics.latency.labels(*labels).observe(time.perf_counter() - started_at)
 

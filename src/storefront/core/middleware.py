@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from storefront.core.errors import error_payload, error_response
 from storefront.core.logging import get_logger
+from storefront.core.routing import route_template
 
 access_logger = get_logger("storefront.access")
 error_logger = get_logger("storefront.errors")
@@ -164,11 +165,11 @@ class RequestContextMiddleware:
             response = error_response(500, "INTERNAL_ERROR", "Internal server error")
             await response(scope, receive, send_with_headers)
         finally:
-            route = scope.get("route")
+            route = route_template(scope)
             access_logger.info(
                 "request",
                 method=scope["method"],
-                route=getattr(route, "path", None),
+                route=route,
                 path=path if route is None else None,
                 status=status,
                 duration_ms=round((time.perf_counter() - started_at) * 1000, 2),

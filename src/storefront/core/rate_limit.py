@@ -26,6 +26,7 @@ from slowapi import Limiter
 from storefront.core.config import Settings
 from storefront.core.errors import RateLimited
 from storefront.core.logging import get_logger
+from storefront.core.routing import route_template
 
 logger = get_logger("storefront.rate_limit")
 
@@ -119,8 +120,7 @@ def _rate_limits(request: Request) -> RateLimits:
 
 
 def _route_key(request: Request) -> str:
-    route = request.scope.get("route")
-    return f"{request.method} {getattr(route, 'path', request.url.path)}"
+    return f"{request.method} {route_template(request.scope) or request.url.path}"
 
 
 async def default_rate_limit(request: Request) -> None:
