@@ -73,12 +73,7 @@ SUCCESS_EXPECTED = (
 # Failures found and reported, not fixed yet: (operation, check) -> why. They are in the report
 # and do not fail the run; any other failure does, and so does an entry here that no longer
 # fails (remove it: the run is deterministic, so "not found" means fixed).
-KNOWN_OPEN: dict[tuple[str, str], str] = {
-    ("PATCH /api/v1/users/me", "positive_data_acceptance"): (
-        "a new email without current_password is a 422 (API.md §5), but the document does not "
-        "say so; JSON Schema can: dependentRequired {email: [current_password]} on UserUpdate"
-    ),
-}
+KNOWN_OPEN: dict[tuple[str, str], str] = {}
 
 
 def email_of(name: str) -> str:

@@ -35,7 +35,7 @@ async def update_me(
 ) -> User:
     """Change the name and/or the e-mail; a new e-mail needs the current password and has
     to be verified again."""
-    if data.email is not None and data.email != user.email:
+    if data.email is not None:
         if data.current_password is None:
             raise ValidationFailed(
                 "body.current_password",
@@ -44,6 +44,7 @@ async def update_me(
             )
         if not await hasher.verify(data.current_password, user.password_hash):
             raise WrongPassword
+    if data.email is not None and data.email != user.email:
         if await repository.email_exists(session, data.email):
             raise EmailTaken
         user.email = data.email
