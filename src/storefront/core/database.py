@@ -69,6 +69,9 @@ class TimestampMixin:
 class Database:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    # For safe (read-only) requests: no BEGIN/COMMIT round trips. Each statement still reads
+    # a committed snapshot, as it would inside a READ COMMITTED transaction.
+    read_sessionmaker: async_sessionmaker[AsyncSession]
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -116,16 +119,27 @@ def create_engine_from_settings(settings: Settings) -> AsyncEngine:
 
 def create_database(settings: Settings) -> Database:
     engine = create_engine_from_settings(settings)
+    reader = engine
+    if engine.dialect.name == "postgresql":
+        reader = engine.execution_options(isolation_level="AUTOCOMMIT")
     return Database(
         engine=engine,
         sessionmaker=async_sessionmaker(engine, expire_on_commit=False, autoflush=False),
+        read_sessionmaker=async_sessionmaker(reader, expire_on_commit=False, autoflush=False),
     )
 
 
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One request, one unit of work: commit once at the end, roll back on any error."""
+    """One request, one unit of work: commit once at the end, roll back on any error.
+
+    GET requests never write (a house rule), so they read without a transaction."""
     database: Database = request.app.state.database
-    async with database.sessionmaker() as session:
+    safe = request.method in _SAFE_METHODS
+    factory = database.read_sessionmaker if safe else database.sessionmaker
+    async with factory() as session:
         try:
             yield session
             await session.commit()
