@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -10,6 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from storefront.core.database import IDLE_PING_AFTER_SECONDS
 from storefront.orders.models import Order
 from storefront.products.models import Product
 from tests.conftest import UserFactory, make_client
@@ -109,3 +111,22 @@ async def test_orders_during_an_outage_are_503_and_leave_nothing_half_written(
 async def count_orders(app: FastAPI) -> int:
     async with app.state.database.sessionmaker() as session:
         return int(await session.scalar(select(func.count()).select_from(Order)) or 0)
+
+
+@pytest.mark.postgres
+async def test_after_a_quiet_outage_the_first_request_works(
+    make_app_with: AppFactory, database_proxy: tuple[TcpProxy, str]
+) -> None:
+    """No request saw the database go: the pooled connections are dead, and the next request
+    must still be served (idle connections are pinged before use)."""
+    proxy, proxied_url = database_proxy
+    app = await make_app_with(database_url=proxied_url, db_pool_timeout=1.0, db_connect_timeout=1.0)
+    async with make_client(app) as http:
+        assert (await http.get("/api/v1/_probe/db")).status_code == 200
+
+        await proxy.cut()
+        await proxy.restore()
+        await asyncio.sleep(IDLE_PING_AFTER_SECONDS + 0.2)
+        after = await http.get("/api/v1/_probe/db")
+
+    assert after.status_code == 200
