@@ -97,8 +97,8 @@ STOPSIGNAL SIGTERM
 # Liveness only (the process answers); readiness (/health/ready: database reachable and
 # schema at head) is the orchestrator's business. No curl in the slim image, so the
 # stdlib: urlopen raises on a refused connection, a timeout or a non-2xx status, and the
-# exit status is then 1 (unhealthy). The request's Host header is 127.0.0.1, so
-# STOREFRONT_ALLOWED_HOSTS must include 127.0.0.1, else the host check answers 400.
+# exit status is then 1 (unhealthy). /health/* is exempt from the Host check, so the
+# probe works whatever STOREFRONT_ALLOWED_HOSTS says.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/health/live', timeout=4)"]
 
