@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            app.state.password_hasher.close()
             await app.state.database.dispose()
 
     app = FastAPI(

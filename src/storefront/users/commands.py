@@ -60,6 +60,7 @@ async def create_admin(settings: Settings, email: str, password: str, full_name:
                 outcome = "promoted"
             await session.commit()
     finally:
+        hasher.close()
         await database.dispose()
     print(f"admin {valid_email} {outcome}")  # noqa: T201
     return 0
