@@ -11,7 +11,7 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from storefront.auth.router import router as auth_router
 from storefront.core import health, metrics
-from storefront.core.config import Settings, get_settings
+from storefront.core.config import Environment, Settings, get_settings
 from storefront.core.database import create_database
 from storefront.core.email import build_email_sender
 from storefront.core.errors import install_error_handlers
@@ -60,9 +60,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Everything built so far (modules, the app, its routes) lives as long as the process:
-        # keep it out of the collector's scans, which would otherwise stall requests.
-        gc.freeze()
+        if settings.environment is not Environment.TEST:
+            # In a server process, everything built so far (modules, the app, its routes)
+            # lives as long as the process: keep it out of the collector's scans, which would
+            # otherwise stall requests. (A test run builds hundreds of apps: not there.)
+            gc.freeze()
         try:
             yield
         finally:
