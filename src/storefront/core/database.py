@@ -63,9 +63,14 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime()}
 
 
+def _same_as_created_at(context: Any) -> Any:
+    # A new row was created and last updated at the same instant, to the microsecond.
+    return context.get_current_parameters()["created_at"]
+
+
 class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=_same_as_created_at, onupdate=utcnow)
 
 
 @dataclass(frozen=True, slots=True)
