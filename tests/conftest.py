@@ -32,6 +32,7 @@ from storefront.core.config import Settings
 from storefront.core.database import Base, utcnow
 from storefront.core.migrations import upgrade_head
 from storefront.main import create_app
+from storefront.products.models import Product
 from storefront.users.models import User
 
 PG_URL = os.environ.get("STOREFRONT_TEST_DATABASE_URL")
@@ -258,6 +259,18 @@ def make_user(app: FastAPI) -> UserFactory:
             await session.commit()
         token = app.state.access_tokens.issue(user.id, utcnow())
         return TestUser(user=user, password=password, headers={"Authorization": f"Bearer {token}"})
+
+    return factory
+
+
+@pytest.fixture
+def make_product(app: FastAPI) -> Callable[..., Awaitable[Product]]:
+    """Insert a product directly (defaults: active, 10 in stock, 10.00 EUR)."""
+
+    from tests.products.factories import insert_product  # it imports this module
+
+    async def factory(**overrides: Any) -> Product:
+        return await insert_product(app, **overrides)
 
     return factory
 

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from storefront.orders.models import Order, OrderLine, OrderStatus
 from tests import conftest as harness
-from tests.orders.conftest import ProductFactory, order_body, order_status, set_order_status
-from tests.products.factories import concurrent_app, stock_of
+from tests.orders.conftest import order_body, order_status, set_order_status
+from tests.products.factories import ProductFactory, concurrent_app, stock_of
 
 pytestmark = pytest.mark.postgres
 URL = "/api/v1/orders"

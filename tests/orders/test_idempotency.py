@@ -15,8 +15,8 @@ from storefront.orders import service
 from storefront.orders.models import IdempotencyRecord, Order
 from storefront.products.models import Product
 from tests import conftest as harness
-from tests.orders.conftest import ProductFactory, order_body, table_counts
-from tests.products.factories import products_state, stock_of
+from tests.orders.conftest import order_body, table_counts
+from tests.products.factories import ProductFactory, products_state, stock_of
 
 URL = "/api/v1/orders"
 

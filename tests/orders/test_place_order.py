@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefront.orders.models import Order, OrderHistory, OrderLine
 from tests import conftest as harness
-from tests.orders.conftest import ProductFactory, order_body, table_counts
-from tests.products.factories import products_state, stock_of
+from tests.orders.conftest import order_body, table_counts
+from tests.products.factories import ProductFactory, products_state, stock_of
 
 URL = "/api/v1/orders"
 ORDER_KEYS = {

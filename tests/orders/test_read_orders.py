@@ -13,7 +13,8 @@ from httpx import AsyncClient, Response
 from sqlalchemy import event
 
 from tests import conftest as harness
-from tests.orders.conftest import ProductFactory, order_body, set_order_status
+from tests.orders.conftest import order_body, set_order_status
+from tests.products.factories import ProductFactory
 
 URL = "/api/v1/orders"
 ADMIN_URL = "/api/v1/admin/orders"

@@ -10,8 +10,8 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 
 from tests import conftest as harness
-from tests.orders.conftest import ProductFactory, order_body, order_status, set_order_status
-from tests.products.factories import products_state, stock_of
+from tests.orders.conftest import order_body, order_status, set_order_status
+from tests.products.factories import ProductFactory, products_state, stock_of
 
 URL = "/api/v1/orders"
 ADMIN_URL = "/api/v1/admin/orders"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -13,6 +13,8 @@ from sqlalchemy import select
 from storefront.main import create_app
 from storefront.products.models import Product
 from tests.conftest import make_settings
+
+ProductFactory = Callable[..., Awaitable[Product]]
 
 
 async def insert_product(app: FastAPI, **overrides: Any) -> Product:

@@ -13,8 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefront.products.models import Product
 from tests import conftest as harness
-from tests.products.conftest import ProductFactory
-from tests.products.factories import products_state
+from tests.products.factories import ProductFactory, products_state
 
 BASE = "/api/v1/admin/products"
 VALID = {

@@ -9,7 +9,7 @@ import pytest
 from httpx import AsyncClient
 
 from storefront.core.database import utcnow
-from tests.products.conftest import ProductFactory
+from tests.products.factories import ProductFactory
 
 PRODUCT_KEYS = {
     "id",

@@ -14,7 +14,7 @@ from storefront import cli
 from storefront.core.config import get_settings
 from storefront.products.models import Product
 from tests.conftest import TEST_SECRET_KEY
-from tests.products.conftest import ProductFactory
+from tests.products.factories import ProductFactory
 
 
 @pytest.fixture
