@@ -141,6 +141,23 @@ async def test_unhandled_exception_is_500_envelope_with_headers_and_logged(
     assert logged[0]["exc_info"] is True
 
 
+async def test_a_crash_log_line_carries_the_traceback_but_no_local_variables(
+    client: AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The outer frames' locals hold the request headers: a bearer token among them.
+    await client.get("/api/v1/_probe/boom", headers={"Authorization": "Bearer very-secret-token"})
+
+    [line] = [
+        json.loads(text)
+        for text in capsys.readouterr().out.splitlines()
+        if '"unhandled_exception"' in text
+    ]
+    assert line["exception"][0]["exc_type"] == "RuntimeError"
+    assert line["exception"][0]["frames"]
+    assert all("locals" not in frame for frame in line["exception"][0]["frames"])
+    assert "very-secret-token" not in json.dumps(line)
+
+
 async def test_error_rolls_back_the_unit_of_work(client: AsyncClient, db: AsyncSession) -> None:
     response = await client.post("/api/v1/_probe/write-then-conflict")
     assert response.status_code == 409

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import structlog
+import structlog.tracebacks
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from storefront.core.config import Settings
@@ -91,7 +92,13 @@ def configure_logging(settings: Settings) -> None:
     ]
     renderer: Processor
     if json_output:
-        shared.append(structlog.processors.dict_tracebacks)
+        # Tracebacks as data, without the frames' local variables: those hold passwords,
+        # tokens and request bodies (structlog shows them by default).
+        shared.append(
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            )
+        )
         renderer = structlog.processors.JSONRenderer()
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
