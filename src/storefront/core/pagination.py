@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Generic, Protocol, TypeVar
+from typing import Annotated, Any, Generic, Protocol, TypeVar, cast
 
 from fastapi import Depends, Query
 from pydantic import BaseModel, ConfigDict
@@ -77,6 +77,8 @@ T = TypeVar("T")
 
 
 class Keyed(Protocol):
+    """What keyset pagination needs of a row."""
+
     @property
     def created_at(self) -> datetime: ...
     @property
@@ -88,6 +90,35 @@ class Page(BaseModel, Generic[T]):
 
     items: list[T]
     next_cursor: str | None = None
+
+
+# Not `bound=Keyed`: mypy does not match SQLAlchemy's `Mapped` attributes against a protocol
+# bound, so `from_rows` casts. Every model paginated here has `created_at` and `id`.
+K = TypeVar("K")
+R = TypeVar("R", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class Slice(Generic[K]):
+    """A page as a service returns it: the model rows and the cursor of the next page."""
+
+    items: Sequence[K]
+    next_cursor: str | None = None
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[K], limit: int) -> Slice[K]:
+        """From `limit + 1` fetched rows: the extra one only tells that a next page exists."""
+        return cls(
+            items=rows[:limit], next_cursor=next_cursor(cast("Sequence[Keyed]", rows), limit)
+        )
+
+
+def page_of(read_model: type[R], page: Slice[Any]) -> Page[R]:
+    """The body of a list route: each row in its read schema."""
+    return Page(
+        items=[read_model.model_validate(row) for row in page.items],
+        next_cursor=page.next_cursor,
+    )
 
 
 def next_cursor(rows: Sequence[Keyed], limit: int) -> str | None:

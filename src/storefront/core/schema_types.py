@@ -12,13 +12,14 @@ is exactly what the service accepts.
   dialects that read the document disagree on `\\s`; NUL is excluded as everywhere.
 - `omit_null_from_schema`: a partial update whose fields may be left out but never set to
   null is typed `X | None` in Python; the document must not offer `null` for those fields.
+- `PartialUpdate`: the base of PATCH bodies, built on the above.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BeforeValidator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator
 
 
 def _integral_number(value: Any) -> Any:
@@ -46,3 +47,22 @@ def omit_null_from_schema(schema: dict[str, Any]) -> None:
                 prop["anyOf"] = kept
         if "default" in prop and prop["default"] is None:
             del prop["default"]
+
+
+class PartialUpdate(BaseModel):
+    """Base of PATCH bodies: an omitted field is left unchanged, a field sent as null is a 422
+    (and the document does not offer null), an unknown field is a 422."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=omit_null_from_schema)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        # Runs only for fields present in the body: omitted fields keep their defaults.
+        if value is None:
+            raise ValueError("may not be null")
+        return value
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the client sent."""
+        return self.model_dump(exclude_unset=True)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 from storefront.auth.dependencies import AdminUser, CurrentUser
 from storefront.core.database import SessionDep
 from storefront.core.openapi import error_responses
-from storefront.core.pagination import Page, PageParamsDep
+from storefront.core.pagination import Page, PageParamsDep, page_of
 from storefront.orders import service
 from storefront.orders.models import OrderStatus
 from storefront.orders.schemas import (
@@ -20,7 +20,6 @@ from storefront.orders.schemas import (
     OrderRead,
     OrderStatusChange,
 )
-from storefront.orders.service import OrderPage
 
 router = APIRouter(tags=["orders"])
 admin_router = APIRouter(tags=["admin"])
@@ -49,13 +48,6 @@ _CREATED: dict[int | str, dict[str, Any]] = {
         },
     }
 }
-
-
-def _page(page: OrderPage) -> Page[OrderRead]:
-    return Page[OrderRead](
-        items=[OrderRead.model_validate(order) for order in page.items],
-        next_cursor=page.next_cursor,
-    )
 
 
 # --------------------------------------------------------------------------- customer
@@ -89,7 +81,9 @@ async def list_orders(
     user: CurrentUser, session: SessionDep, page: PageParamsDep, status: StatusQuery = None
 ) -> Page[OrderRead]:
     """The caller's orders, newest first."""
-    return _page(await service.list_orders(session, page, user_id=user.id, status=status))
+    return page_of(
+        OrderRead, await service.list_orders(session, page, user_id=user.id, status=status)
+    )
 
 
 @router.get("/{order_id}", response_model=OrderRead, responses=error_responses(401, 404))
@@ -118,7 +112,9 @@ async def list_orders_admin(
     status: StatusQuery = None,
 ) -> Page[OrderRead]:
     """Every order, newest first."""
-    return _page(await service.list_orders(session, page, user_id=user_id, status=status))
+    return page_of(
+        OrderRead, await service.list_orders(session, page, user_id=user_id, status=status)
+    )
 
 
 @admin_router.get("/{order_id}", response_model=OrderRead, responses=error_responses(401, 403, 404))

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefront.core.database import utcnow
 from storefront.core.errors import Conflict, NotFound, ValidationFailed
-from storefront.core.pagination import PageParams, next_cursor
+from storefront.core.pagination import PageParams, Slice
 from storefront.orders import repository
 from storefront.orders.models import (
     IdempotencyRecord,
@@ -43,12 +43,6 @@ IDEMPOTENCY_TTL = timedelta(hours=24)
 # Expired keys are purged by a small share of the requests that store a key, so that no
 # request pays for it every time and no scheduler is needed.
 IDEMPOTENCY_PURGE_PROBABILITY = 0.02
-
-
-@dataclass(frozen=True, slots=True)
-class OrderPage:
-    items: list[Order]
-    next_cursor: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,7 +242,7 @@ async def list_orders(
     *,
     user_id: uuid.UUID | None = None,
     status: OrderStatus | None = None,
-) -> OrderPage:
+) -> Slice[Order]:
     rows = await repository.list_page(
         session,
         user_id=user_id,
@@ -256,7 +250,7 @@ async def list_orders(
         limit=page.limit,
         cursor=page.cursor,
     )
-    return OrderPage(items=list(rows[: page.limit]), next_cursor=next_cursor(rows, page.limit))
+    return Slice.from_rows(rows, page.limit)
 
 
 async def get_order(

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response, status
 from storefront.auth.dependencies import AdminUser
 from storefront.core.database import SessionDep
 from storefront.core.openapi import error_responses
-from storefront.core.pagination import Page, PageParamsDep
+from storefront.core.pagination import Page, PageParamsDep, page_of
 from storefront.products import service
 from storefront.products.repository import ProductFilters
 from storefront.products.schemas import (
@@ -19,7 +19,6 @@ from storefront.products.schemas import (
     ProductRead,
     ProductUpdate,
 )
-from storefront.products.service import ProductPage
 
 router = APIRouter(tags=["products"])
 admin_router = APIRouter(tags=["admin"])
@@ -38,13 +37,6 @@ InStockQuery = Annotated[
 ]
 
 
-def _page(page: ProductPage) -> Page[ProductRead]:
-    return Page[ProductRead](
-        items=[ProductRead.model_validate(product) for product in page.items],
-        next_cursor=page.next_cursor,
-    )
-
-
 # --------------------------------------------------------------------------- public
 
 
@@ -61,7 +53,7 @@ async def list_products(
     filters = ProductFilters(
         q=q, min_price_cents=min_price_cents, max_price_cents=max_price_cents, in_stock=in_stock
     )
-    return _page(await service.list_active_products(session, filters, page))
+    return page_of(ProductRead, await service.list_active_products(session, filters, page))
 
 
 @router.get("/{product_id}", response_model=ProductRead, responses=error_responses(404))
@@ -94,7 +86,7 @@ async def list_products_admin(
         in_stock=in_stock,
         is_active=is_active,
     )
-    return _page(await service.list_products(session, filters, page))
+    return page_of(ProductRead, await service.list_products(session, filters, page))
 
 
 @admin_router.post(

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from storefront.core.schema_types import (
-    NON_BLANK_PATTERN,
-    integral_number,
-    omit_null_from_schema,
-)
+from storefront.core.schema_types import NON_BLANK_PATTERN, PartialUpdate, integral_number
 from storefront.products.models import NAME_MAX_LENGTH, SKU_MAX_LENGTH
 
 # Bounds keep every number inside its column (stock: 32-bit integer; prices: bigint, far
@@ -59,10 +55,8 @@ class ProductCreate(BaseModel):
     is_active: StrictBool = True
 
 
-class ProductUpdate(BaseModel):
+class ProductUpdate(PartialUpdate):
     """Any field; a field given as null is a 422 (none of them is nullable)."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra=omit_null_from_schema)
 
     sku: Sku | None = None
     name: Name | None = None
@@ -71,17 +65,6 @@ class ProductUpdate(BaseModel):
     currency: Currency | None = None
     stock: Stock | None = None
     is_active: StrictBool | None = None
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        # Runs only for fields present in the body: omitted fields keep their defaults.
-        if value is None:
-            raise ValueError("may not be null")
-        return value
-
-    def changes(self) -> dict[str, Any]:
-        return self.model_dump(exclude_unset=True)
 
 
 class ProductRead(BaseModel):

@@ -7,24 +7,18 @@ and `release_stock` inside its own transaction.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefront.core.errors import Conflict, NotFound
-from storefront.core.pagination import PageParams, next_cursor
+from storefront.core.pagination import PageParams, Slice
 from storefront.products import repository
 from storefront.products.models import Product
 from storefront.products.repository import ProductFilters
 from storefront.products.schemas import ProductCreate, ProductUpdate
-
-
-@dataclass(frozen=True, slots=True)
-class ProductPage:
-    items: Sequence[Product]
-    next_cursor: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +69,13 @@ def _is_empty_price_range(filters: ProductFilters) -> bool:
     return low is not None and high is not None and low > high
 
 
-async def _page(session: AsyncSession, filters: ProductFilters, page: PageParams) -> ProductPage:
+async def _page(session: AsyncSession, filters: ProductFilters, page: PageParams) -> Slice[Product]:
     if _is_empty_price_range(filters):
         # Each bound is valid on its own (the OpenAPI document allows it); together they
         # match nothing, which is an empty page rather than an error.
-        return ProductPage(items=[], next_cursor=None)
+        return Slice(items=[])
     rows = await repository.list_page(session, filters, page.limit, page.cursor)
-    return ProductPage(items=rows[: page.limit], next_cursor=next_cursor(rows, page.limit))
+    return Slice.from_rows(rows, page.limit)
 
 
 # --------------------------------------------------------------------------- public
@@ -89,7 +83,7 @@ async def _page(session: AsyncSession, filters: ProductFilters, page: PageParams
 
 async def list_active_products(
     session: AsyncSession, filters: ProductFilters, page: PageParams
-) -> ProductPage:
+) -> Slice[Product]:
     active_only = ProductFilters(
         q=filters.q,
         min_price_cents=filters.min_price_cents,
@@ -112,7 +106,7 @@ async def get_active_product(session: AsyncSession, product_id: uuid.UUID) -> Pr
 
 async def list_products(
     session: AsyncSession, filters: ProductFilters, page: PageParams
-) -> ProductPage:
+) -> Slice[Product]:
     return await _page(session, filters, page)
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, status
 from storefront.auth.dependencies import AdminUser, CurrentUser, PasswordHasherDep
 from storefront.core.database import SessionDep
 from storefront.core.openapi import error_responses
-from storefront.core.pagination import Page, PageParamsDep
+from storefront.core.pagination import Page, PageParamsDep, page_of
 from storefront.users import service
 from storefront.users.models import Role
 from storefront.users.repository import UserFilters
@@ -21,7 +21,6 @@ from storefront.users.schemas import (
     UserRead,
     UserUpdateMe,
 )
-from storefront.users.service import UserPage
 
 router = APIRouter(tags=["users"])
 admin_router = APIRouter(tags=["admin"])
@@ -32,13 +31,6 @@ SearchQuery = Annotated[
         min_length=1, max_length=200, description="Case-insensitive substring of e-mail or name."
     ),
 ]
-
-
-def _page(page: UserPage) -> Page[UserRead]:
-    return Page[UserRead](
-        items=[UserRead.model_validate(user) for user in page.items],
-        next_cursor=page.next_cursor,
-    )
 
 
 # --------------------------------------------------------------------------- the caller
@@ -82,7 +74,7 @@ async def list_users(
 ) -> Page[UserRead]:
     """Every user, newest first."""
     filters = UserFilters(q=q, role=role.value if role else None, is_active=is_active)
-    return _page(await service.list_users(session, filters, page))
+    return page_of(UserRead, await service.list_users(session, filters, page))
 
 
 @admin_router.post(

@@ -12,10 +12,9 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    field_validator,
 )
 
-from storefront.core.schema_types import omit_null_from_schema
+from storefront.core.schema_types import NON_BLANK_PATTERN, PartialUpdate, omit_null_from_schema
 from storefront.users.models import EMAIL_MAX_LENGTH, FULL_NAME_MAX_LENGTH, Role
 
 PASSWORD_MIN_LENGTH = 8
@@ -25,10 +24,6 @@ PASSWORD_MAX_LENGTH = 128
 def normalise_email(value: str) -> str:
     """Trimmed and lower-cased: the form every e-mail is stored and looked up in."""
     return value.strip(" ").lower()
-
-
-def _trimmed(value: str) -> str:
-    return value.strip(" ")
 
 
 # What the OpenAPI document promises is exactly what is accepted, so e-mail addresses are
@@ -73,27 +68,16 @@ CurrentPassword = Annotated[
         json_schema_extra={"format": "password", "writeOnly": True},
     ),
 ]
-# Something other than spaces; surrounding spaces are trimmed.
 FullName = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=FULL_NAME_MAX_LENGTH, pattern=r"[^ ]"),
-    AfterValidator(_trimmed),
+    StringConstraints(
+        strip_whitespace=True,
+        min_length=1,
+        max_length=FULL_NAME_MAX_LENGTH,
+        pattern=NON_BLANK_PATTERN,
+    ),
 ]
 StrictBool = Annotated[bool, Field(strict=True)]
-
-
-class _NoNulls(BaseModel):
-    """For PATCH bodies: an omitted field is unchanged; a field sent as null is a 422 (and the
-    OpenAPI document does not offer null)."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra=omit_null_from_schema)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        if value is None:
-            raise ValueError("may not be null")
-        return value
 
 
 class UserRead(BaseModel):
@@ -114,7 +98,7 @@ def _update_me_schema(schema: dict[str, Any]) -> None:
     schema["dependentRequired"] = {"email": ["current_password"]}
 
 
-class UserUpdateMe(_NoNulls):
+class UserUpdateMe(PartialUpdate):
     """`full_name` and/or `email`; `email` needs `current_password`."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=_update_me_schema)
@@ -141,7 +125,7 @@ class AdminUserCreate(BaseModel):
     is_verified: StrictBool = False
 
 
-class AdminUserUpdate(_NoNulls):
+class AdminUserUpdate(PartialUpdate):
     full_name: FullName | None = None
     role: Role | None = None
     is_active: StrictBool | None = None

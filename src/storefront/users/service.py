@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,19 +11,12 @@ from storefront.auth import service as auth_service
 from storefront.auth.service import EmailTaken
 from storefront.core.database import utcnow
 from storefront.core.errors import Conflict, NotFound, ValidationFailed, WrongPassword
-from storefront.core.pagination import PageParams, next_cursor
+from storefront.core.pagination import PageParams, Slice
 from storefront.core.security import PasswordHasher
 from storefront.users import repository
 from storefront.users.models import Role, User
 from storefront.users.repository import UserFilters
 from storefront.users.schemas import AdminUserCreate, AdminUserUpdate, UserUpdateMe
-
-
-@dataclass(frozen=True, slots=True)
-class UserPage:
-    items: Sequence[User]
-    next_cursor: str | None
-
 
 # --------------------------------------------------------------------------- self-service
 
@@ -72,9 +63,9 @@ async def deactivate_me(
 # --------------------------------------------------------------------------- administration
 
 
-async def list_users(session: AsyncSession, filters: UserFilters, page: PageParams) -> UserPage:
+async def list_users(session: AsyncSession, filters: UserFilters, page: PageParams) -> Slice[User]:
     rows = await repository.list_page(session, filters, page.limit, page.cursor)
-    return UserPage(items=rows[: page.limit], next_cursor=next_cursor(rows, page.limit))
+    return Slice.from_rows(rows, page.limit)
 
 
 async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
