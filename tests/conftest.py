@@ -12,6 +12,7 @@ import inspect
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -188,6 +189,32 @@ async def app(
             yield application
         finally:
             await _empty_all_tables(application)
+
+
+AppFactory = Callable[..., Awaitable[FastAPI]]
+
+
+@pytest.fixture
+async def make_app_with(
+    database_url: str, build_app: Callable[[Settings], FastAPI]
+) -> AsyncIterator[AppFactory]:
+    """Build (and start) an app with settings overridden, e.g. a database that is down, or
+    small rate limits. Every table is emptied afterwards, as for `app`."""
+    started: list[tuple[FastAPI, AsyncExitStack]] = []
+
+    async def factory(**overrides: object) -> FastAPI:
+        url = str(overrides.pop("database_url", database_url))
+        application = build_app(make_settings(url, **overrides))
+        stack = AsyncExitStack()
+        await stack.enter_async_context(application.router.lifespan_context(application))
+        started.append((application, stack))
+        return application
+
+    yield factory
+    for application, stack in reversed(started):
+        if application.state.settings.database_url == database_url:
+            await _empty_all_tables(application)
+        await stack.aclose()
 
 
 def make_client(app: FastAPI, client_ip: str = CLIENT_IP) -> AsyncClient:

@@ -87,7 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database = create_database(settings)
     app.state.rate_limits = RateLimits(settings)
     app.state.access_tokens = AccessTokens(settings)
-    app.state.password_hasher = PasswordHasher(settings.bcrypt_rounds)
+    app.state.password_hasher = PasswordHasher.from_settings(settings)
     app.state.email_sender = build_email_sender(settings)
 
     install_error_handlers(app)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
+from collections.abc import Callable
 
 import pytest
 from fastapi import APIRouter, Depends, FastAPI
@@ -80,28 +79,3 @@ def with_probes(app: FastAPI) -> FastAPI:
 @pytest.fixture
 def build_app() -> Callable[[Settings], FastAPI]:
     return lambda settings: with_probes(create_app(settings))
-
-
-AppFactory = Callable[..., Awaitable[FastAPI]]
-
-
-@pytest.fixture
-async def make_app_with(
-    database_url: str, build_app: Callable[[Settings], FastAPI]
-) -> AsyncIterator[AppFactory]:
-    """Build (and start) an app with settings overridden, e.g. a database that is down."""
-    from tests.conftest import make_settings
-
-    started: list[tuple[FastAPI, AsyncExitStack]] = []
-
-    async def factory(**overrides: object) -> FastAPI:
-        url = str(overrides.pop("database_url", database_url))
-        application = build_app(make_settings(url, **overrides))
-        stack = AsyncExitStack()
-        await stack.enter_async_context(application.router.lifespan_context(application))
-        started.append((application, stack))
-        return application
-
-    yield factory
-    for _, stack in reversed(started):
-        await stack.aclose()

@@ -14,8 +14,7 @@ from sqlalchemy.engine import make_url
 from storefront.core.database import IDLE_PING_AFTER_SECONDS
 from storefront.orders.models import Order
 from storefront.products.models import Product
-from tests.conftest import UserFactory, make_client
-from tests.core.conftest import AppFactory
+from tests.conftest import AppFactory, UserFactory, make_client
 from tests.products.factories import insert_product
 from tests.tcp_proxy import TcpProxy
 

@@ -16,8 +16,7 @@ from structlog.testing import capture_logs
 
 from storefront.core.errors import is_database_unavailable
 from storefront.users.models import User
-from tests.conftest import make_client
-from tests.core.conftest import AppFactory
+from tests.conftest import AppFactory, make_client
 
 
 def assert_envelope(body: dict[str, object], code: str) -> dict[str, object]:

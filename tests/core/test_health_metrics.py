@@ -10,8 +10,7 @@ from alembic import command
 from httpx import AsyncClient
 
 from storefront.core.migrations import alembic_config
-from tests.conftest import make_client
-from tests.core.conftest import AppFactory
+from tests.conftest import AppFactory, make_client
 
 
 async def test_live_never_touches_the_database(make_app_with: AppFactory) -> None:

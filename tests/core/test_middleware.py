@@ -12,8 +12,7 @@ from structlog.contextvars import merge_contextvars
 from structlog.testing import capture_logs
 
 from storefront.core.logging import redact_secrets
-from tests.conftest import make_client
-from tests.core.conftest import AppFactory
+from tests.conftest import AppFactory, make_client
 
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",

@@ -13,6 +13,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storefront.core.database import Base, utcnow
+from storefront.users.models import EMAIL_COLUMN_LENGTH
 
 
 class RefreshToken(Base):
@@ -26,6 +27,9 @@ class RefreshToken(Base):
         ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
     family_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    # When the password of this login was typed; every token of the family carries it, and
+    # none outlives `login_at + login_max_age_seconds`.
+    login_at: Mapped[datetime]
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -56,6 +60,8 @@ class OneTimeToken(Base):
         ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
     purpose: Mapped[str] = mapped_column(String(32))
+    # The address the link was mailed to: it works only while the account still has it.
+    email: Mapped[str] = mapped_column(String(EMAIL_COLUMN_LENGTH))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None] = mapped_column(default=None)

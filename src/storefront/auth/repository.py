@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +18,16 @@ class ClaimedRefreshToken:
     id: uuid.UUID
     user_id: uuid.UUID
     family_id: uuid.UUID
+    login_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OneTimeLink:
+    """A live one-time token: whose it is, the address it was mailed to, and when."""
+
+    user_id: uuid.UUID
+    email: str
+    created_at: datetime
 
 
 async def add(session: AsyncSession, token: RefreshToken | OneTimeToken) -> None:
@@ -40,11 +51,23 @@ async def claim_refresh_token(
                 RefreshToken.expires_at > now,
             )
             .values(used_at=now)
-            .returning(RefreshToken.id, RefreshToken.user_id, RefreshToken.family_id)
+            .returning(
+                RefreshToken.id, RefreshToken.user_id, RefreshToken.family_id, RefreshToken.login_at
+            )
             .execution_options(synchronize_session=False)
         )
     ).one_or_none()
-    return None if row is None else ClaimedRefreshToken(row.id, row.user_id, row.family_id)
+    if row is None:
+        return None
+    return ClaimedRefreshToken(row.id, row.user_id, row.family_id, row.login_at)
+
+
+async def get_refresh_token_owner(session: AsyncSession, token_hash: str) -> uuid.UUID | None:
+    """The id of the user a refresh token (live or not) was issued to."""
+    owner: uuid.UUID | None = await session.scalar(
+        select(RefreshToken.user_id).where(RefreshToken.token_hash == token_hash)
+    )
+    return owner
 
 
 async def get_refresh_token(session: AsyncSession, token_hash: str) -> RefreshToken | None:
@@ -85,22 +108,43 @@ async def revoke_user_tokens(
     await session.execute(query.values(revoked_at=now).execution_options(synchronize_session=False))
 
 
+def _live_one_time_token(token_hash: str, purpose: TokenPurpose, now: datetime) -> Any:
+    return (
+        OneTimeToken.token_hash == token_hash,
+        OneTimeToken.purpose == purpose.value,
+        OneTimeToken.used_at.is_(None),
+        OneTimeToken.expires_at > now,
+    )
+
+
+async def find_one_time_token(
+    session: AsyncSession, token_hash: str, purpose: TokenPurpose, now: datetime
+) -> OneTimeLink | None:
+    """A live one-time token, left as it is (see `claim_one_time_token`)."""
+    row = (
+        await session.execute(
+            select(OneTimeToken.user_id, OneTimeToken.email, OneTimeToken.created_at).where(
+                *_live_one_time_token(token_hash, purpose, now)
+            )
+        )
+    ).one_or_none()
+    return None if row is None else OneTimeLink(row.user_id, row.email, row.created_at)
+
+
 async def claim_one_time_token(
     session: AsyncSession, token_hash: str, purpose: TokenPurpose, now: datetime
-) -> uuid.UUID | None:
-    """Mark a live one-time token used, atomically; the id of its user, or None."""
-    return await session.scalar(
-        update(OneTimeToken)
-        .where(
-            OneTimeToken.token_hash == token_hash,
-            OneTimeToken.purpose == purpose.value,
-            OneTimeToken.used_at.is_(None),
-            OneTimeToken.expires_at > now,
+) -> OneTimeLink | None:
+    """Mark a live one-time token used, atomically (of two concurrent claims, one wins)."""
+    row = (
+        await session.execute(
+            update(OneTimeToken)
+            .where(*_live_one_time_token(token_hash, purpose, now))
+            .values(used_at=now)
+            .returning(OneTimeToken.user_id, OneTimeToken.email, OneTimeToken.created_at)
+            .execution_options(synchronize_session=False)
         )
-        .values(used_at=now)
-        .returning(OneTimeToken.user_id)
-        .execution_options(synchronize_session=False)
-    )
+    ).one_or_none()
+    return None if row is None else OneTimeLink(row.user_id, row.email, row.created_at)
 
 
 async def expire_one_time_tokens(

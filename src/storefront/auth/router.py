@@ -26,7 +26,7 @@ from storefront.auth.schemas import (
 from storefront.core.database import SessionDep
 from storefront.core.email import OutboxDep
 from storefront.core.openapi import error_responses
-from storefront.core.rate_limit import limit_per_ip, limit_per_key
+from storefront.core.rate_limit import limit_password_check, limit_per_ip, limit_per_key
 from storefront.users.schemas import UserRead
 
 router = APIRouter(tags=["auth"])
@@ -49,12 +49,7 @@ async def register(
     return UserRead.model_validate(await auth.register(session, data, outbox))
 
 
-@router.post(
-    "/login",
-    response_model=TokenPair,
-    dependencies=[Depends(limit_per_ip("login"))],
-    responses=error_responses(401, 403),
-)
+@router.post("/login", response_model=TokenPair, responses=error_responses(401, 403))
 async def login(
     data: LoginRequest,
     request: Request,
@@ -63,16 +58,11 @@ async def login(
     client: ClientInfoDep,
 ) -> TokenPair:
     """Exchange an e-mail and password for an access and a refresh token."""
-    await limit_per_key(request, "login", data.email)
+    await limit_password_check(request, data.email)
     return await auth.login(session, data.email, data.password, client)
 
 
-@router.post(
-    "/token",
-    response_model=TokenPair,
-    dependencies=[Depends(limit_per_ip("login"))],
-    responses=error_responses(401, 403),
-)
+@router.post("/token", response_model=TokenPair, responses=error_responses(401, 403))
 async def login_with_form(
     form: Annotated[TokenForm, Form()],
     request: Request,
@@ -81,7 +71,7 @@ async def login_with_form(
     client: ClientInfoDep,
 ) -> TokenPair:
     """The OAuth2 password grant (`username` = e-mail), as used by the docs' Authorize button."""
-    await limit_per_key(request, "login", form.username)
+    await limit_password_check(request, form.username)
     return await auth.login(session, form.username, form.password, client)
 
 
@@ -107,12 +97,13 @@ async def logout(data: RefreshTokenRequest, session: SessionDep, auth: AuthServi
 @router.post("/logout-all", status_code=_NO_CONTENT, responses=error_responses(401))
 async def logout_all(user: CurrentUser, session: SessionDep, auth: AuthServiceDep) -> None:
     """End every session: refresh tokens are revoked, access tokens issued until now refused."""
-    await auth.logout_all(session, user)
+    await auth.logout_all(session, user.id)
 
 
-@router.post("/password/change", status_code=_NO_CONTENT, responses=error_responses(401, 403))
+@router.post("/password/change", status_code=_NO_CONTENT, responses=error_responses(401, 403, 409))
 async def change_password(
     data: PasswordChange,
+    request: Request,
     user: CurrentUser,
     claims: AccessClaimsDep,
     session: SessionDep,
@@ -120,7 +111,8 @@ async def change_password(
     outbox: OutboxDep,
 ) -> None:
     """Set a new password; every other session ends, the caller's keeps working."""
-    await auth.change_password(session, user, claims, data, outbox)
+    await limit_password_check(request, user.email)
+    await auth.change_password(session, user.id, claims.session_id, data, outbox)
 
 
 @router.post(
@@ -129,9 +121,15 @@ async def change_password(
     dependencies=[Depends(limit_per_ip("password_forgot"))],
 )
 async def forgot_password(
-    data: PasswordForgot, session: SessionDep, auth: AuthServiceDep, outbox: OutboxDep
+    data: PasswordForgot,
+    request: Request,
+    session: SessionDep,
+    auth: AuthServiceDep,
+    outbox: OutboxDep,
 ) -> None:
-    """Always 202; if an account has this address, a reset link (30 minutes) is e-mailed."""
+    """202 whether or not an account has this address (then a reset link, valid 30 minutes,
+    is e-mailed). A few mails an hour per address at most, whether it exists or not."""
+    await limit_per_key(request, "account_mail", data.email)
     await auth.forgot_password(session, data.email, outbox)
 
 
@@ -145,10 +143,16 @@ async def reset_password(
 
 @router.post("/verify/request", status_code=_ACCEPTED, responses=error_responses(401))
 async def request_verification(
-    user: CurrentUser, session: SessionDep, auth: AuthServiceDep, outbox: OutboxDep
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+    auth: AuthServiceDep,
+    outbox: OutboxDep,
 ) -> None:
-    """E-mail a verification link (nothing is sent when the address is already verified)."""
-    await auth.request_verification(session, user, outbox)
+    """E-mail a verification link (nothing is sent when the address is already verified);
+    a few an hour per account at most."""
+    await limit_per_key(request, "account_mail", user.email)
+    await auth.request_verification(session, user.id, outbox)
 
 
 @router.post("/verify", response_model=UserRead, responses=error_responses(400))

@@ -1,9 +1,19 @@
-"""Business rules of authentication: accounts' credentials, sessions and one-time tokens.
+"""Business rules of authentication: credentials, logins and one-time links.
 
-A *session* is one login: a family of refresh tokens, each used once and replaced by the
-next. Access tokens carry the family id as `sid`, so "end every other session" can keep the
-caller's. Ending sessions sets the user's `tokens_valid_after`, which the access-token check
-reads on every request, and revokes the refresh tokens in the database.
+A *login* is one sign-in with a password: a family of refresh tokens, each used once and
+replaced by the next. Every token of a family carries the login's `login_at`, and none
+outlives `login_at + login_max_age_seconds`. Access tokens carry the family id as `sid`, so
+"end every other login" can keep the caller's. Ending logins sets the user's
+`tokens_valid_after` (read by every access-token check and every refresh) and revokes the
+refresh tokens.
+
+Two rules keep this safe under load and under concurrency:
+- No request waits for, or runs, a password hash while it holds a database connection: what
+  the check needs is read first, the connection is released (`release_connection`), the hash
+  runs, and only then does the write transaction start.
+- Every change to a user's logins locks the user's row first (a refresh, a logout, and every
+  action that ends logins), so a refresh in flight either completes before the ending action
+  (which then revokes what it issued) or waits for it and is refused.
 """
 
 from __future__ import annotations
@@ -21,12 +31,17 @@ from storefront.auth import repository
 from storefront.auth.models import OneTimeToken, RefreshToken, TokenPurpose
 from storefront.auth.schemas import PasswordChange, PasswordReset, RegisterRequest, TokenPair
 from storefront.core.config import Settings
-from storefront.core.database import utcnow
+from storefront.core.database import release_connection, utcnow
 from storefront.core.email import EmailMessage, Outbox
-from storefront.core.errors import Conflict, Forbidden, InvalidToken, Unauthorized, WrongPassword
+from storefront.core.errors import (
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    Unauthorized,
+    WrongPassword,
+)
 from storefront.core.logging import get_logger
 from storefront.core.security import (
-    AccessClaims,
     AccessTokens,
     PasswordHasher,
     hash_opaque_token,
@@ -48,27 +63,54 @@ class EmailTaken(Conflict):
     code, message = "EMAIL_TAKEN", "An account with this e-mail address already exists"
 
 
+class PasswordChangedMeanwhile(Conflict):
+    message = "The password was changed by another request meanwhile; try again"
+
+
+class RefreshTokenReused(Unauthorized):
+    """A rotated refresh token came back: someone holds a copy. The login it belongs to is
+    revoked, and that revocation is kept although the request fails."""
+
+    message = INVALID_REFRESH_TOKEN
+    keeps_writes = True
+
+
 @dataclass(frozen=True, slots=True)
 class ClientInfo:
-    """Who is logging in, kept with the refresh token so a user can recognise a session."""
+    """Who is logging in, kept with the refresh token so a user can recognise a login."""
 
     user_agent: str | None
     ip: str | None
 
 
+def greeting(user: User) -> str:
+    """Mail to an address nobody has proven yet carries no text the registrant chose."""
+    return f"Hello {user.full_name}," if user.is_verified else "Hello,"
+
+
+def login_has_ended(user: User, family_id: uuid.UUID, login_at: datetime) -> bool:
+    """True once the user ended every login made before `tokens_valid_after` (but the kept
+    one): the one signal a refresh reads, whatever happened to the token rows."""
+    if user.tokens_valid_after is None or login_at >= user.tokens_valid_after:
+        return False
+    return family_id != user.kept_session_id
+
+
 async def end_sessions(
     session: AsyncSession, user: User, now: datetime, *, keep_session_id: uuid.UUID | None = None
 ) -> None:
-    """End every session of `user` (but `keep_session_id`'s): access tokens issued before
-    `now` stop working and refresh tokens are revoked."""
+    """End every login of `user` (but `keep_session_id`'s), whose row the caller has locked:
+    access tokens issued before `now` stop working, and refresh tokens are revoked."""
     user.tokens_valid_after = now
     user.kept_session_id = keep_session_id
+    await session.flush()  # the signal is written before the token rows are touched
     await repository.revoke_user_tokens(session, user.id, now, except_family_id=keep_session_id)
 
 
-async def forget_email_verifications(session: AsyncSession, user: User, now: datetime) -> None:
-    """After an e-mail change, links sent to the old address must not verify the new one."""
-    await repository.expire_one_time_tokens(session, user.id, TokenPurpose.EMAIL_VERIFICATION, now)
+async def forget_one_time_links(session: AsyncSession, user: User, now: datetime) -> None:
+    """After an e-mail change: every reset and verification link outstanding is void."""
+    for purpose in TokenPurpose:
+        await repository.expire_one_time_tokens(session, user.id, purpose, now)
 
 
 async def create_user(
@@ -82,9 +124,11 @@ async def create_user(
     is_active: bool = True,
     is_verified: bool = False,
 ) -> User:
-    """A new account; 409 `EMAIL_TAKEN` when the (normalised) address is in use."""
+    """A new account; 409 `EMAIL_TAKEN` when the (normalised) address is in use. The hash is
+    made while no connection is held."""
     if await users_repository.email_exists(session, email):
         raise EmailTaken
+    await release_connection(session)
     user = User(
         email=email,
         full_name=full_name,
@@ -99,6 +143,31 @@ async def create_user(
         raise EmailTaken from None
 
 
+async def check_current_password(
+    session: AsyncSession, hasher: PasswordHasher, user_id: uuid.UUID, password: str
+) -> str:
+    """Check a `current_password` against the stored hash without holding a connection while
+    bcrypt runs; the hash that matched (for a compare-and-set). 403 `WRONG_PASSWORD`."""
+    user = await users_repository.get_by_id(session, user_id)
+    if user is None:
+        raise Unauthorized("Invalid or expired access token")
+    password_hash = user.password_hash
+    await release_connection(session)
+    if not await hasher.verify(password, password_hash):
+        raise WrongPassword
+    return password_hash
+
+
+async def lock_unchanged_user(session: AsyncSession, user_id: uuid.UUID, checked_hash: str) -> User:
+    """The user's row, locked, provided its password is still the one just checked."""
+    user = await users_repository.lock(session, user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("Invalid or expired access token")
+    if user.password_hash != checked_hash:
+        raise PasswordChangedMeanwhile
+    return user
+
+
 class AuthService:
     def __init__(
         self, settings: Settings, hasher: PasswordHasher, access_tokens: AccessTokens
@@ -106,6 +175,7 @@ class AuthService:
         self.hasher = hasher
         self.access_tokens = access_tokens
         self.refresh_ttl = timedelta(seconds=settings.refresh_token_ttl_seconds)
+        self.login_max_age = timedelta(seconds=settings.login_max_age_seconds)
         self.frontend_url = settings.frontend_url.rstrip("/")
 
     # ----------------------------------------------------------------------- accounts
@@ -119,8 +189,10 @@ class AuthService:
 
     async def authenticate(self, session: AsyncSession, email: str, password: str) -> User:
         """The user with these credentials. One answer for an unknown e-mail and a wrong
-        password, after the same bcrypt work; 403 for a disabled account."""
+        password, after the same bcrypt work; 403 for a disabled account. A hash made at an
+        older cost is replaced (if the password did not change meanwhile)."""
         user = await users_repository.get_by_email(session, email)
+        await release_connection(session)
         if user is None:
             await self.hasher.verify_dummy(password)
             raise Unauthorized(INVALID_CREDENTIALS)
@@ -129,97 +201,119 @@ class AuthService:
         if not user.is_active:
             raise Forbidden("This account is disabled")
         if self.hasher.needs_rehash(user.password_hash):
-            user.password_hash = await self.hasher.hash(password)
+            new_hash = await self.hasher.hash(password)
+            await users_repository.replace_password_hash(
+                session, user.id, user.password_hash, new_hash
+            )
         return user
 
-    # ----------------------------------------------------------------------- sessions
+    # ----------------------------------------------------------------------- logins
 
     async def login(
         self, session: AsyncSession, email: str, password: str, client: ClientInfo
     ) -> TokenPair:
         user = await self.authenticate(session, email, password)
-        token_pair, _ = await self._issue_tokens(session, user, utcnow(), client, uuid.uuid4())
-        return token_pair
+        now = utcnow()
+        tokens, _ = await self._issue_tokens(session, user.id, now, client, uuid.uuid4(), now)
+        return tokens
 
     async def refresh(
         self, session: AsyncSession, refresh_token: str, client: ClientInfo
     ) -> TokenPair:
         now = utcnow()
         token_hash = hash_opaque_token(refresh_token)
+        owner_id = await repository.get_refresh_token_owner(session, token_hash)
+        if owner_id is None:
+            raise Unauthorized(INVALID_REFRESH_TOKEN)
+        # Serialised with every action that ends this user's logins (see the module's doc).
+        user = await users_repository.lock(session, owner_id)
         claimed = await repository.claim_refresh_token(session, token_hash, now)
         if claimed is None:
             await self._refuse_refresh(session, token_hash, now)
-        user = await users_repository.get_by_id(session, claimed.user_id)
-        if user is None or not user.is_active:
+        if (
+            user is None
+            or not user.is_active
+            or login_has_ended(user, claimed.family_id, claimed.login_at)
+        ):
             raise Unauthorized(INVALID_REFRESH_TOKEN)
-        token_pair, replacement_id = await self._issue_tokens(
-            session, user, now, client, claimed.family_id
+        tokens, replacement_id = await self._issue_tokens(
+            session, user.id, now, client, claimed.family_id, claimed.login_at
         )
         await repository.link_replacement(session, claimed.id, replacement_id)
-        return token_pair
+        return tokens
 
     async def _refuse_refresh(
         self, session: AsyncSession, token_hash: str, now: datetime
     ) -> NoReturn:
         token = await repository.get_refresh_token(session, token_hash)
         if token is not None and token.used_at is not None:
-            # A rotated token came back: someone holds a copy. End that whole login, and
-            # commit now: the 401 that follows rolls the request's transaction back.
             await repository.revoke_family(session, token.family_id, now)
-            await session.commit()
             log.warning(
                 "refresh_token_reused", user_id=str(token.user_id), family_id=str(token.family_id)
             )
+            raise RefreshTokenReused
         raise Unauthorized(INVALID_REFRESH_TOKEN)
 
     async def logout(self, session: AsyncSession, refresh_token: str) -> None:
-        """End the session this refresh token belongs to (an unknown token is a no-op)."""
+        """End the login this refresh token belongs to (an unknown token is a no-op)."""
         token = await repository.get_refresh_token(session, hash_opaque_token(refresh_token))
         if token is not None:
+            await users_repository.lock(session, token.user_id)
             await repository.revoke_family(session, token.family_id, utcnow())
 
-    async def logout_all(self, session: AsyncSession, user: User) -> None:
-        await end_sessions(session, user, utcnow())
+    async def logout_all(self, session: AsyncSession, user_id: uuid.UUID) -> None:
+        user = await users_repository.lock(session, user_id)
+        if user is not None:
+            await end_sessions(session, user, utcnow())
 
     async def _issue_tokens(
         self,
         session: AsyncSession,
-        user: User,
+        user_id: uuid.UUID,
         now: datetime,
         client: ClientInfo,
         family_id: uuid.UUID,
+        login_at: datetime,
     ) -> tuple[TokenPair, uuid.UUID]:
+        """A new access token and the next refresh token of the family (and its row's id)."""
+        expires_at = min(now + self.refresh_ttl, login_at + self.login_max_age)
+        if expires_at <= now:  # the login reached its absolute lifetime
+            raise Unauthorized(INVALID_REFRESH_TOKEN)
         raw = new_opaque_token()
         refresh = RefreshToken(
-            user_id=user.id,
+            user_id=user_id,
             family_id=family_id,
+            login_at=login_at,
             token_hash=hash_opaque_token(raw),
-            expires_at=now + self.refresh_ttl,
+            expires_at=expires_at,
             user_agent=client.user_agent[:USER_AGENT_MAX_LENGTH] if client.user_agent else None,
             client_ip=client.ip,
         )
         await repository.add(session, refresh)
-        access = self.access_tokens.issue(user.id, now, session_id=family_id)
-        token_pair = TokenPair(
+        access = self.access_tokens.issue(user_id, now, session_id=family_id)
+        pair = TokenPair(
             access_token=access, refresh_token=raw, expires_in=self.access_tokens.ttl_seconds
         )
-        return token_pair, refresh.id
+        return pair, refresh.id
 
     # ----------------------------------------------------------------------- passwords
 
     async def change_password(
         self,
         session: AsyncSession,
-        user: User,
-        claims: AccessClaims,
+        user_id: uuid.UUID,
+        login_id: uuid.UUID | None,
         data: PasswordChange,
         outbox: Outbox,
     ) -> None:
-        """New password; every session but the caller's ends."""
-        if not await self.hasher.verify(data.current_password, user.password_hash):
-            raise WrongPassword
-        user.password_hash = await self.hasher.hash(data.new_password)
-        await end_sessions(session, user, utcnow(), keep_session_id=claims.session_id)
+        """New password; every login but the caller's ends, reset links die."""
+        checked = await check_current_password(session, self.hasher, user_id, data.current_password)
+        new_hash = await self.hasher.hash(data.new_password)
+        user = await lock_unchanged_user(session, user_id, checked)
+        now = utcnow()
+        user.password_hash = new_hash
+        await end_sessions(session, user, now, keep_session_id=login_id)
+        await repository.expire_one_time_tokens(session, user.id, TokenPurpose.PASSWORD_RESET, now)
         outbox.put(self._password_changed_mail(user))
 
     async def forgot_password(self, session: AsyncSession, email: str, outbox: Outbox) -> None:
@@ -236,7 +330,7 @@ class AuthService:
                 to=user.email,
                 subject="Reset your Storefront password",
                 text=(
-                    f"Hello {user.full_name},\n\n"
+                    f"{greeting(user)}\n\n"
                     f"To choose a new password, open this link within 30 minutes:\n\n{link}\n\n"
                     "If you did not ask for this, ignore this message: your password is "
                     "unchanged.\n"
@@ -247,12 +341,19 @@ class AuthService:
     async def reset_password(
         self, session: AsyncSession, data: PasswordReset, outbox: Outbox
     ) -> None:
+        """A new password through a mailed link: every login ends, and the address is proven
+        (the link only works while the account has the address it was mailed to)."""
+        token_hash = hash_opaque_token(data.token)
+        purpose = TokenPurpose.PASSWORD_RESET
+        if await repository.find_one_time_token(session, token_hash, purpose, utcnow()) is None:
+            raise InvalidToken  # no hash spent on a token that cannot work
+        await release_connection(session)
+        new_hash = await self.hasher.hash(data.new_password)
         now = utcnow()
-        user = await self._redeem(session, data.token, TokenPurpose.PASSWORD_RESET, now)
-        user.password_hash = await self.hasher.hash(data.new_password)
-        # The link reached the mailbox, so the address is proven too.
+        user = await self._redeem(session, token_hash, purpose, now)
+        user.password_hash = new_hash
         user.is_verified = True
-        await repository.expire_one_time_tokens(session, user.id, TokenPurpose.PASSWORD_RESET, now)
+        await repository.expire_one_time_tokens(session, user.id, purpose, now)
         await end_sessions(session, user, now)
         outbox.put(self._password_changed_mail(user))
 
@@ -261,7 +362,7 @@ class AuthService:
             to=user.email,
             subject="Your Storefront password was changed",
             text=(
-                f"Hello {user.full_name},\n\n"
+                f"{greeting(user)}\n\n"
                 "The password of your Storefront account was just changed, and your other "
                 "sessions were signed out.\n\nIf this was not you, reset your password at "
                 f"{self.frontend_url}/forgot-password and contact support.\n"
@@ -270,12 +371,17 @@ class AuthService:
 
     # ----------------------------------------------------------------------- e-mail verification
 
-    async def request_verification(self, session: AsyncSession, user: User, outbox: Outbox) -> None:
-        if not user.is_verified:
+    async def request_verification(
+        self, session: AsyncSession, user_id: uuid.UUID, outbox: Outbox
+    ) -> None:
+        user = await users_repository.get_by_id(session, user_id)
+        if user is not None and not user.is_verified:
             await self._send_verification(session, user, utcnow(), outbox)
 
     async def verify_email(self, session: AsyncSession, token: str) -> User:
-        user = await self._redeem(session, token, TokenPurpose.EMAIL_VERIFICATION, utcnow())
+        now = utcnow()
+        purpose = TokenPurpose.EMAIL_VERIFICATION
+        user = await self._redeem(session, hash_opaque_token(token), purpose, now)
         user.is_verified = True
         return user
 
@@ -295,8 +401,7 @@ class AuthService:
                 to=user.email,
                 subject="Confirm your e-mail address",
                 text=(
-                    f"Hello {user.full_name},\n\n"
-                    f"Please confirm your e-mail address by opening this link within "
+                    "Hello,\n\nPlease confirm your e-mail address by opening this link within "
                     f"24 hours:\n\n{link}\n"
                 ),
             )
@@ -313,6 +418,7 @@ class AuthService:
             OneTimeToken(
                 user_id=user.id,
                 purpose=purpose.value,
+                email=user.email,
                 token_hash=hash_opaque_token(raw),
                 expires_at=utcnow() + ttl,
             ),
@@ -320,14 +426,16 @@ class AuthService:
         return raw
 
     async def _redeem(
-        self, session: AsyncSession, token: str, purpose: TokenPurpose, now: datetime
+        self, session: AsyncSession, token_hash: str, purpose: TokenPurpose, now: datetime
     ) -> User:
-        """The active user a live one-time token belongs to; the token is used up."""
-        user_id = await repository.claim_one_time_token(
-            session, hash_opaque_token(token), purpose, now
-        )
-        user = None if user_id is None else await users_repository.get_by_id(session, user_id)
-        if user is None or not user.is_active:
+        """The active user a live one-time token belongs to, locked; the token is used up.
+        A link works only while the account has the address it was mailed to, and not at all
+        once the address changed after it was mailed."""
+        link = await repository.claim_one_time_token(session, token_hash, purpose, now)
+        user = None if link is None else await users_repository.lock(session, link.user_id)
+        if link is None or user is None or not user.is_active or user.email != link.email:
+            raise InvalidToken
+        if user.email_changed_at is not None and link.created_at < user.email_changed_at:
             raise InvalidToken
         return user
 

@@ -106,6 +106,16 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
     refresh_token_ttl_seconds: int = Field(default=2_592_000, ge=300, le=31_536_000)
     bcrypt_rounds: int = Field(default=12, ge=4, le=16)
+    # A login lives at most this long from the moment the password was typed, however often
+    # its refresh token is rotated.
+    login_max_age_seconds: int = Field(default=2_592_000, ge=300, le=31_536_000)
+    # Password hashing: at most this many hashes run at once on the whole machine (every
+    # worker process of every server sharing `password_hashing_lock_dir`) [cores / 2, at
+    # least 1]; beyond `password_hashing_queue` waiting checks per process, a check is refused
+    # at once with 503 [4 per concurrent hash].
+    password_hashing_concurrency: int | None = Field(default=None, ge=1, le=256)
+    password_hashing_queue: int | None = Field(default=None, ge=0, le=10_000)
+    password_hashing_lock_dir: Path | None = None
 
     # HTTP
     cors_origins: StrList = ["http://localhost:5173"]
@@ -125,6 +135,8 @@ class Settings(BaseSettings):
     rate_limit_register: str = "5/minute"
     rate_limit_refresh: str = "30/minute"
     rate_limit_password_forgot: str = "5/minute"  # noqa: S105 - a limit
+    # Verification and reset mails per account, on top of the per-IP limits.
+    rate_limit_account_mail: str = "3/hour"
 
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -157,6 +169,7 @@ class Settings(BaseSettings):
         "rate_limit_register",
         "rate_limit_refresh",
         "rate_limit_password_forgot",
+        "rate_limit_account_mail",
     )
     @classmethod
     def _valid_limit(cls, value: str) -> str:

@@ -24,6 +24,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
 from storefront.core.config import Settings
+from storefront.core.errors import AppError
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -177,9 +178,23 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         try:
             yield session
             await session.commit()
+        except AppError as exc:
+            # A refusal that records something (a reused refresh token revokes its login)
+            # keeps its writes; every other error undoes the request's.
+            await (session.commit() if exc.keeps_writes else session.rollback())
+            raise
         except BaseException:
             await session.rollback()
             raise
+
+
+async def release_connection(session: AsyncSession) -> None:
+    """End the request's transaction so far and give its connection back to the pool, before
+    a slow step that needs no database (a password hash): a queue of such steps must never
+    hold the pool. The next statement opens a new transaction. Only reads may precede it."""
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("release_connection() would commit pending writes")
+    await session.commit()
 
 
 # scope="function": the commit happens before the response is sent, so a failed commit is

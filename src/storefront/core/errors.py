@@ -49,6 +49,9 @@ class AppError(Exception):
     status_code: int = 500
     code: str = "INTERNAL_ERROR"
     message: str = "Internal server error"
+    # True for a refusal whose writes must be committed all the same (the request's unit of
+    # work commits instead of rolling back), e.g. revoking a login whose token was stolen.
+    keeps_writes: bool = False
 
     def __init__(
         self,

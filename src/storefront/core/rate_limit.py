@@ -3,8 +3,8 @@
 Why dependencies rather than slowapi's middleware and decorators:
 - slowapi's checks are synchronous storage calls; with Redis that is network I/O on the event
   loop. Here a remote storage is hit from a worker thread.
-- the key is the client IP as resolved from trusted proxies (never a spoofable header) plus the
-  route *template*, so `/orders/{id}` is one bucket, not one per id;
+- the key is the client IP as resolved from trusted proxies (never a spoofable header): the
+  default limit is one budget per IP across every route, the named limits one per IP each;
 - the login limit per e-mail needs the parsed body, which a dependency or the router has.
 
 When the storage fails (Redis down), slowapi's in-memory fallback takes over for this process,
@@ -26,7 +26,6 @@ from slowapi import Limiter
 from storefront.core.config import Settings
 from storefront.core.errors import RateLimited
 from storefront.core.logging import get_logger
-from storefront.core.routing import route_template
 
 logger = get_logger("storefront.rate_limit")
 
@@ -96,6 +95,7 @@ class RateLimits:
             "register": parse(settings.rate_limit_register),
             "refresh": parse(settings.rate_limit_refresh),
             "password_forgot": parse(settings.rate_limit_password_forgot),
+            "account_mail": parse(settings.rate_limit_account_mail),
         }
         self._next_storage_check = 0.0
 
@@ -150,14 +150,10 @@ def _rate_limits(request: Request) -> RateLimits:
     return limits
 
 
-def _route_key(request: Request) -> str:
-    return f"{request.method} {route_template(request.scope) or request.url.path}"
-
-
 async def default_rate_limit(request: Request) -> None:
-    """The default limit of every API route, per client IP and route template."""
+    """The default limit: one budget per client IP, shared by every API route."""
     limits = _rate_limits(request)
-    await limits.hit(limits.default, "default", _route_key(request), client_ip(request))
+    await limits.hit(limits.default, "default", client_ip(request))
 
 
 def limit_per_ip(name: str) -> Callable[[Request], Awaitable[None]]:
@@ -175,3 +171,12 @@ async def limit_per_key(request: Request, name: str, key: str) -> None:
     """Enforce the named limit for another key than the IP (e.g. the e-mail of a login)."""
     limits = _rate_limits(request)
     await limits.hit(limits.named[name], name, "key", key)
+
+
+async def limit_password_check(request: Request, account: str) -> None:
+    """Every check of a password (a login, or a `current_password`) counts in the login
+    budgets: per client IP and per account (its normalised e-mail address)."""
+    limits = _rate_limits(request)
+    item = limits.named["login"]
+    await limits.hit(item, "login", "ip", client_ip(request))
+    await limits.hit(item, "login", "key", account)

@@ -9,38 +9,32 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
+import fcntl
 import hashlib
 import hmac
+import math
 import os
 import secrets
+import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import bcrypt
 import jwt
 
 from storefront.core.config import Settings
+from storefront.core.errors import ServiceUnavailable
 
 _T = TypeVar("_T")
 
 _PREHASH_KEY = b"storefront/password/v1"
-# bcrypt is CPU-bound and releases the GIL: one hash at a time per process, in a thread of
-# its own at a lower CPU priority, so that a login storm queues instead of taking the cores
-# from the event loop (which keeps serving every other request at full priority).
-_HASHING_THREADS = 1
-_HASHING_NICENESS = 10
-
-
-def _lower_thread_priority() -> None:
-    # Linux schedules threads individually: this renices only the hashing thread.
-    with contextlib.suppress(OSError, AttributeError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _HASHING_NICENESS)
 
 
 def _prehash(password: str) -> bytes:
@@ -56,23 +50,122 @@ def _bcrypt_cost(password_hash: str) -> int | None:
     return int(parts[2])
 
 
+class HashingBusy(ServiceUnavailable):
+    """Too many password checks are already waiting: refused at once, never queued for ever."""
+
+    message = "Too many sign-in attempts are being checked right now; retry shortly"
+
+
+class HashingSlots:
+    """At most `count` bcrypt computations at once across every process that shares
+    `directory`: each computation holds an exclusive `flock` on one of `count` slot files.
+
+    bcrypt is CPU-bound and releases the GIL, so its bound belongs to the machine, not to one
+    worker process: with one slot per two cores, a login storm takes at most half the CPU and
+    every worker's event loop keeps the rest. The kernel drops a lock when its holder dies."""
+
+    def __init__(self, directory: Path, count: int) -> None:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.paths = [directory / f"slot-{index}.lock" for index in range(count)]
+
+    def acquire(self, preferred: int) -> int:
+        """Blocks (in a hashing thread) until a slot is free; its file descriptor."""
+        for path in self.paths:
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(descriptor)
+                continue
+            return descriptor
+        # Every slot is taken: queue on one of them (each thread of a process on its own).
+        descriptor = os.open(self.paths[preferred % len(self.paths)], os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        return descriptor
+
+    @staticmethod
+    def release(descriptor: int) -> None:
+        os.close(descriptor)  # closing the file drops its lock
+
+
+def default_hashing_lock_dir() -> Path:
+    return Path(tempfile.gettempdir()) / f"storefront-hashing-{os.getuid()}"
+
+
 class PasswordHasher:
-    def __init__(self, rounds: int) -> None:
+    """bcrypt off the event loop, bounded twice: `concurrency` hashes at once on the machine
+    (`HashingSlots`), and at most `queue` more checks waiting in this process. A check beyond
+    that is refused at once (`HashingBusy`, a 503 with Retry-After) instead of queueing for
+    ever. Callers hold no database connection while they wait (see `release_connection`)."""
+
+    def __init__(
+        self,
+        rounds: int,
+        *,
+        concurrency: int | None = None,
+        queue: int | None = None,
+        lock_dir: Path | None = None,
+    ) -> None:
         self.rounds = rounds
+        self.concurrency = concurrency or max(1, (os.cpu_count() or 2) // 2)
+        self.max_waiting = 4 * self.concurrency if queue is None else queue
+        self.lock_dir = lock_dir or default_hashing_lock_dir()
+        self._slots: HashingSlots | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._in_flight = 0  # submitted and not finished, in this process
+        self._in_flight_lock = threading.Lock()
+        self._seconds_per_hash = 0.25  # a running estimate, for Retry-After
         self._dummy_hash: bytes | None = None
 
-    async def _run(self, function: Callable[..., _T], *args: Any) -> _T:
-        if self._executor is None:
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PasswordHasher:
+        return cls(
+            settings.bcrypt_rounds,
+            concurrency=settings.password_hashing_concurrency,
+            queue=settings.password_hashing_queue,
+            lock_dir=settings.password_hashing_lock_dir,
+        )
+
+    def _pool(self) -> tuple[ThreadPoolExecutor, HashingSlots]:
+        if self._executor is None or self._slots is None:
+            self._slots = HashingSlots(self.lock_dir, self.concurrency)
             self._executor = ThreadPoolExecutor(
-                max_workers=_HASHING_THREADS,
-                thread_name_prefix="bcrypt",
-                initializer=_lower_thread_priority,
+                max_workers=self.concurrency, thread_name_prefix="bcrypt"
             )
-        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+        return self._executor, self._slots
+
+    async def _run(self, function: Callable[..., _T], *args: Any) -> _T:
+        executor, slots = self._pool()
+        with self._in_flight_lock:
+            if self._in_flight >= self.concurrency + self.max_waiting:
+                raise HashingBusy(headers={"Retry-After": str(self._retry_after())})
+            self._in_flight += 1
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(executor, self._in_slot, slots, function, args)
+
+    def _in_slot(self, slots: HashingSlots, function: Callable[..., _T], args: Any) -> _T:
+        try:
+            descriptor = slots.acquire(threading.get_ident())
+            try:
+                started = time.perf_counter()
+                result = function(*args)
+                elapsed = time.perf_counter() - started
+                self._seconds_per_hash = 0.8 * self._seconds_per_hash + 0.2 * elapsed
+                return result
+            finally:
+                slots.release(descriptor)
+        finally:
+            # Counted down here, not in the awaiting coroutine: a cancelled request does not
+            # stop its hash, which still occupies the pool until it ends.
+            with self._in_flight_lock:
+                self._in_flight -= 1
+
+    def _retry_after(self) -> int:
+        backlog = (self.concurrency + self.max_waiting) / self.concurrency
+        return max(1, math.ceil(backlog * self._seconds_per_hash))
 
     def close(self) -> None:
-        """Let the hashing thread go (the app's lifespan ends)."""
+        """Let the hashing threads go (the app's lifespan ends)."""
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None

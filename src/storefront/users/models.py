@@ -11,7 +11,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from storefront.core.database import Base, TimestampMixin
 
-EMAIL_MAX_LENGTH = 320
+# Room for any address; the API accepts at most 254 characters (RFC 5321).
+EMAIL_COLUMN_LENGTH = 320
 FULL_NAME_MAX_LENGTH = 200
 
 
@@ -30,7 +31,7 @@ class User(TimestampMixin, Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     # Stored normalised (trimmed, lower-cased), so the unique index is case-insensitive.
-    email: Mapped[str] = mapped_column(String(EMAIL_MAX_LENGTH), unique=True)
+    email: Mapped[str] = mapped_column(String(EMAIL_COLUMN_LENGTH), unique=True)
     full_name: Mapped[str] = mapped_column(String(FULL_NAME_MAX_LENGTH))
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default=Role.CUSTOMER.value)
@@ -41,3 +42,5 @@ class User(TimestampMixin, Base):
     # ...except those of this login (refresh family): the session that changed the password
     # keeps working while every other one ends.
     kept_session_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    # One-time links (reset, verification) made before the last e-mail change are void.
+    email_changed_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -6,11 +6,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select, tuple_
+from sqlalchemy import or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefront.core.pagination import Cursor
-from storefront.users.models import User
+from storefront.users.models import Role, User
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +22,43 @@ class UserFilters:
 
 async def get_by_id(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
+
+
+async def lock(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    """The user's row, locked until the end of the transaction (`SELECT ... FOR UPDATE` on
+    PostgreSQL; SQLite serialises writers), and refreshed: whatever the session loaded
+    earlier, the values are the committed ones as of the lock."""
+    return await session.scalar(
+        select(User)
+        .where(User.id == user_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+async def lock_active_admins(session: AsyncSession) -> list[uuid.UUID]:
+    """The ids of every active admin, their rows locked in id order (no deadlocks)."""
+    rows = await session.scalars(
+        select(User.id)
+        .where(User.role == Role.ADMIN.value, User.is_active.is_(True))
+        .order_by(User.id)
+        .with_for_update()
+    )
+    return list(rows)
+
+
+async def replace_password_hash(
+    session: AsyncSession, user_id: uuid.UUID, old_hash: str, new_hash: str
+) -> bool:
+    """Compare-and-set: False if the hash changed since `old_hash` was read."""
+    result = await session.execute(
+        update(User)
+        .where(User.id == user_id, User.password_hash == old_hash)
+        .values(password_hash=new_hash)
+        .returning(User.id)
+        .execution_options(synchronize_session=False)
+    )
+    return result.first() is not None
 
 
 async def get_by_email(session: AsyncSession, email: str) -> User | None:

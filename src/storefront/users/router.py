@@ -5,12 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 
 from storefront.auth.dependencies import AdminUser, CurrentUser, PasswordHasherDep
 from storefront.core.database import SessionDep
+from storefront.core.email import OutboxDep
 from storefront.core.openapi import error_responses
 from storefront.core.pagination import Page, PageParamsDep, page_of
+from storefront.core.rate_limit import limit_password_check
 from storefront.users import service
 from storefront.users.models import Role
 from storefront.users.repository import UserFilters
@@ -44,18 +46,34 @@ async def read_me(user: CurrentUser) -> UserRead:
 
 @router.patch("/me", response_model=UserRead, responses=error_responses(401, 403, 409))
 async def update_me(
-    data: UserUpdateMe, user: CurrentUser, session: SessionDep, hasher: PasswordHasherDep
+    data: UserUpdateMe,
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+    hasher: PasswordHasherDep,
+    outbox: OutboxDep,
 ) -> UserRead:
-    """Change `full_name` and/or `email` (which needs `current_password`, and re-verification)."""
-    return UserRead.model_validate(await service.update_me(session, hasher, user, data))
+    """Change `full_name` and/or `email` (which needs `current_password`, and re-verification;
+    the old address is told)."""
+    if data.current_password is not None:
+        await limit_password_check(request, user.email)
+    return UserRead.model_validate(await service.update_me(session, hasher, user.id, data, outbox))
 
 
-@router.delete("/me", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(401, 403))
+@router.delete(
+    "/me", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(401, 403, 409)
+)
 async def delete_me(
-    data: UserDeleteMe, user: CurrentUser, session: SessionDep, hasher: PasswordHasherDep
+    data: UserDeleteMe,
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+    hasher: PasswordHasherDep,
 ) -> None:
-    """Close the account: deactivated, every session ended; orders are kept."""
-    await service.deactivate_me(session, hasher, user, data.current_password)
+    """Close the account: deactivated, every session ended; orders are kept. The last active
+    administrator cannot close theirs (409)."""
+    await limit_password_check(request, user.email)
+    await service.deactivate_me(session, hasher, user.id, data.current_password)
 
 
 # --------------------------------------------------------------------------- admin
@@ -103,5 +121,6 @@ async def get_user(user_id: uuid.UUID, _admin: AdminUser, session: SessionDep) -
 async def update_user(
     user_id: uuid.UUID, data: AdminUserUpdate, admin: AdminUser, session: SessionDep
 ) -> UserRead:
-    """Change name, role, activity or verification; disabling ends the user's sessions."""
-    return UserRead.model_validate(await service.update_user(session, admin, user_id, data))
+    """Change name, role, activity or verification; disabling ends the user's sessions. The
+    last active administrator cannot be demoted or disabled (409)."""
+    return UserRead.model_validate(await service.update_user(session, admin.id, user_id, data))

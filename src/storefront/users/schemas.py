@@ -14,9 +14,14 @@ from pydantic import (
     StringConstraints,
 )
 
-from storefront.core.schema_types import NON_BLANK_PATTERN, PartialUpdate, omit_null_from_schema
-from storefront.users.models import EMAIL_MAX_LENGTH, FULL_NAME_MAX_LENGTH, Role
+from storefront.core.schema_types import (
+    PRINTABLE_NON_BLANK_PATTERN,
+    PartialUpdate,
+    omit_null_from_schema,
+)
+from storefront.users.models import FULL_NAME_MAX_LENGTH, Role
 
+EMAIL_MAX_LENGTH = 254  # RFC 5321's limit on a forward path
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 128
 
@@ -74,7 +79,7 @@ FullName = Annotated[
         strip_whitespace=True,
         min_length=1,
         max_length=FULL_NAME_MAX_LENGTH,
-        pattern=NON_BLANK_PATTERN,
+        pattern=PRINTABLE_NON_BLANK_PATTERN,
     ),
 ]
 StrictBool = Annotated[bool, Field(strict=True)]

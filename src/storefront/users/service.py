@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storefront.auth import service as auth_service
 from storefront.auth.service import EmailTaken
 from storefront.core.database import utcnow
-from storefront.core.errors import Conflict, NotFound, ValidationFailed, WrongPassword
+from storefront.core.email import EmailMessage, Outbox
+from storefront.core.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from storefront.core.pagination import PageParams, Slice
 from storefront.core.security import PasswordHasher
 from storefront.users import repository
@@ -18,14 +19,24 @@ from storefront.users.models import Role, User
 from storefront.users.repository import UserFilters
 from storefront.users.schemas import AdminUserCreate, AdminUserUpdate, UserUpdateMe
 
+
+class LastAdmin(Conflict):
+    message = "The last active administrator cannot be removed, demoted or disabled"
+
+
 # --------------------------------------------------------------------------- self-service
 
 
 async def update_me(
-    session: AsyncSession, hasher: PasswordHasher, user: User, data: UserUpdateMe
+    session: AsyncSession,
+    hasher: PasswordHasher,
+    user_id: uuid.UUID,
+    data: UserUpdateMe,
+    outbox: Outbox,
 ) -> User:
-    """Change the name and/or the e-mail; a new e-mail needs the current password and has
-    to be verified again."""
+    """Change the name and/or the e-mail. A new e-mail needs the current password, has to be
+    verified again, voids every link mailed to the old address, and the old address is told."""
+    checked_hash = None
     if data.email is not None:
         if data.current_password is None:
             raise ValidationFailed(
@@ -33,14 +44,14 @@ async def update_me(
                 "The current password is required to change the e-mail address",
                 type_="missing",
             )
-        if not await hasher.verify(data.current_password, user.password_hash):
-            raise WrongPassword
+        checked_hash = await auth_service.check_current_password(
+            session, hasher, user_id, data.current_password
+        )
+        user = await auth_service.lock_unchanged_user(session, user_id, checked_hash)
+    else:
+        user = await _lock_active(session, user_id)
     if data.email is not None and data.email != user.email:
-        if await repository.email_exists(session, data.email):
-            raise EmailTaken
-        user.email = data.email
-        user.is_verified = False
-        await auth_service.forget_email_verifications(session, user, utcnow())
+        await _change_email(session, user, data.email, outbox)
     if data.full_name is not None:
         user.full_name = data.full_name
     try:
@@ -50,14 +61,56 @@ async def update_me(
     return user
 
 
+async def _change_email(session: AsyncSession, user: User, email: str, outbox: Outbox) -> None:
+    if await repository.email_exists(session, email):
+        raise EmailTaken
+    now = utcnow()
+    outbox.put(
+        EmailMessage(
+            to=user.email,
+            subject="Your Storefront e-mail address was changed",
+            text=(
+                f"{auth_service.greeting(user)}\n\nThe e-mail address of your Storefront account "
+                f"was just changed to {email}. Links we mailed to this address no longer work."
+                "\n\nIf this was not you, contact support.\n"
+            ),
+        )
+    )
+    user.email = email
+    user.is_verified = False
+    user.email_changed_at = now
+    await auth_service.forget_one_time_links(session, user, now)
+
+
 async def deactivate_me(
-    session: AsyncSession, hasher: PasswordHasher, user: User, current_password: str
+    session: AsyncSession, hasher: PasswordHasher, user_id: uuid.UUID, current_password: str
 ) -> None:
-    """Close the account: it is deactivated (orders are kept) and every session ends."""
-    if not await hasher.verify(current_password, user.password_hash):
-        raise WrongPassword
+    """Close the account: it is deactivated (orders are kept) and every login ends. The last
+    active admin cannot close theirs."""
+    checked_hash = await auth_service.check_current_password(
+        session, hasher, user_id, current_password
+    )
+    user = await auth_service.lock_unchanged_user(session, user_id, checked_hash)
+    if user.role == Role.ADMIN:
+        await _keep_an_admin(session, user.id)
     user.is_active = False
     await auth_service.end_sessions(session, user, utcnow())
+
+
+async def _lock_active(session: AsyncSession, user_id: uuid.UUID) -> User:
+    user = await repository.lock(session, user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("Invalid or expired access token")
+    return user
+
+
+async def _keep_an_admin(session: AsyncSession, leaving_id: uuid.UUID) -> None:
+    """409 unless another active admin remains once `leaving_id` stops being one. The active
+    admins' rows are locked first, so two admins demoting each other at once queue here, and
+    the second sees what the first did."""
+    admins = await repository.lock_active_admins(session)
+    if not [admin_id for admin_id in admins if admin_id != leaving_id]:
+        raise LastAdmin
 
 
 # --------------------------------------------------------------------------- administration
@@ -89,15 +142,20 @@ async def create_user(session: AsyncSession, hasher: PasswordHasher, data: Admin
 
 
 async def update_user(
-    session: AsyncSession, actor: User, user_id: uuid.UUID, data: AdminUserUpdate
+    session: AsyncSession, actor_id: uuid.UUID, user_id: uuid.UUID, data: AdminUserUpdate
 ) -> User:
     """Change a user's name, role, activity or verification. Administrators cannot demote or
-    disable themselves (the last admin would lock everyone out); disabling ends sessions."""
-    user = await get_user(session, user_id)
-    if user.id == actor.id and (
+    disable themselves, nor the last active admin; disabling ends the user's logins."""
+    if user_id == actor_id and (
         (data.role is not None and data.role != Role.ADMIN) or data.is_active is False
     ):
         raise Conflict("Administrators cannot demote or disable themselves")
+    user = await repository.lock(session, user_id)
+    if user is None:
+        raise NotFound("User not found")
+    demoted = data.role is not None and data.role != Role.ADMIN
+    if user.role == Role.ADMIN and user.is_active and (demoted or data.is_active is False):
+        await _keep_an_admin(session, user.id)
     if data.full_name is not None:
         user.full_name = data.full_name
     if data.role is not None:
