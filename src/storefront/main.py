@@ -20,6 +20,7 @@ from storefront.core.logging import configure_logging
 from storefront.core.middleware import (
     BodySizeLimitMiddleware,
     EnvelopeCORSMiddleware,
+    HeadAsGetMiddleware,
     RequestContextMiddleware,
     TrustedHostMiddleware,
 )
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_router())
 
     # Added innermost first: the last one added is the outermost.
+    app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,

@@ -194,6 +194,7 @@ async def test_an_older_cost_is_rehashed_at_the_next_login(
         ({"email": "a@example.com", "password": "x" * 129}, "body.password"),
         ({"email": "a@example.com", "password": "x" * 10, "remember": True}, "body.remember"),
         ({"email": ["a@example.com"], "password": "x" * 10}, "body.email"),
+        ({"email": "a" * 243 + "@example.com", "password": "x" * 10}, "body.email"),  # 255
     ],
 )
 async def test_bad_login_input_is_422(

@@ -47,6 +47,13 @@ async def slow_database(session: SessionDep) -> dict[str, int]:
     return {"value": 1}
 
 
+@probe.get("/cast")
+async def cast_to_integer(value: str, session: SessionDep) -> dict[str, int]:
+    """A value the database itself refuses (PostgreSQL: SQLSTATE 22P02)."""
+    result = await session.execute(text("SELECT CAST(:value AS integer)"), {"value": value})
+    return {"value": int(result.scalar_one())}
+
+
 @probe.post("/echo")
 async def echo(body: EchoIn) -> dict[str, object]:
     return {"name": body.name, "count": body.count}

@@ -50,7 +50,7 @@ async def test_wrong_method_is_405_envelope_with_allow(client: AsyncClient) -> N
     ("method", "path", "allowed"),
     [
         ("PUT", "/api/v1/admin/products/6f1c2d0e-9b8a-4f1e-8a7b-1c2d3e4f5a6b", "PATCH, DELETE"),
-        ("OPTIONS", "/api/v1/orders", "GET, POST"),
+        ("OPTIONS", "/api/v1/orders", "GET, HEAD, POST"),
         ("DELETE", "/api/v1/orders/6f1c2d0e-9b8a-4f1e-8a7b-1c2d3e4f5a6b/cancel", "POST"),
         ("POST", "/openapi.json", "GET, HEAD"),
     ],

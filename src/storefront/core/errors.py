@@ -261,6 +261,8 @@ def allowed_methods(request: Request) -> list[str]:
         }
         if any(route.matches(probe)[0] is Match.FULL for route in request.app.router.routes):
             allowed.append(method)
+    if "GET" in allowed and "HEAD" not in allowed:
+        allowed.insert(allowed.index("GET") + 1, "HEAD")  # see HeadAsGetMiddleware
     return allowed
 
 
@@ -276,7 +278,19 @@ async def _http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     return error_response(status, code_for_status(status), message, headers=headers or None)
 
 
-async def _database_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+def is_rejected_value(exc: BaseException) -> bool:
+    """PostgreSQL refused a value (SQLSTATE class 22, "data exception": a character it cannot
+    store, a string too long for its column, a number out of range), whatever exception class
+    the driver raised it as."""
+    if isinstance(exc, DataError):
+        return True
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith("22")
+
+
+async def _database_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    if is_rejected_value(exc):
+        return await _data_error_handler(request, exc)
     if not is_database_unavailable(exc):
         # A database error that is not an outage is a bug: let the outermost layer log it
         # and answer 500.

@@ -2,8 +2,9 @@
 
 - 415 for a body that is not JSON on a route that expects JSON (FastAPI would read such a body
   as bytes and answer 422); form routes (the OAuth2 token route) expect a form instead.
-- 422 for a NUL character in the query string or the JSON body: PostgreSQL text cannot hold
-  one (SQLite can), so refusing it at the edge gives the same answer on both databases.
+- 422 for a NUL character in the query string, the JSON body or a form value: PostgreSQL
+  text cannot hold one (SQLite can), so refusing it at the edge gives the same answer on both
+  databases.
 
 Runs as an API-wide dependency, after FastAPI has read (and cached) the body and before the
 body is validated against the route's schema.
@@ -46,9 +47,21 @@ async def guard_request_input(request: Request) -> None:
         if isinstance(route.body_field.field_info, fastapi_params.Form):
             if media_type not in _FORM_TYPES:
                 raise UnsupportedMediaType("Expected a form (application/x-www-form-urlencoded)")
+            await _refuse_nul_in_form(request)
             return
         if not _is_json(media_type):
             raise UnsupportedMediaType("Expected a JSON body (application/json)")
     body = await request.body()  # already read by FastAPI: served from its cache
     if any(marker in body for marker in _NUL_IN_JSON):
         raise ValidationFailed("body", "NUL characters are not allowed", type_="nul_character")
+
+
+async def _refuse_nul_in_form(request: Request) -> None:
+    form = await request.form()  # already parsed by FastAPI: served from its cache
+    for name, value in form.multi_items():
+        if "\x00" in name or (isinstance(value, str) and "\x00" in value):
+            raise ValidationFailed(
+                f"body.{name}" if "\x00" not in name else "body",
+                "NUL characters are not allowed",
+                type_="nul_character",
+            )

@@ -83,11 +83,21 @@ class ClientAddressResolver:
         forwarded = Headers(scope=scope).get("x-forwarded-for")
         if not forwarded:
             return peer
-        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        # A hop that is not an IP address (garbage, a name, an address with a port) is not a
+        # client IP: it is skipped, never used as a key or stored.
+        hops = [hop for hop in map(_ip_address, forwarded.split(",")) if hop is not None]
         for hop in reversed(hops):
             if not self.is_trusted(hop):
                 return hop
         return hops[0] if hops else peer
+
+
+def _ip_address(text: str) -> str | None:
+    """`text` as a canonical IP address, or None if it is not one."""
+    try:
+        return str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        return None
 
 
 # --------------------------------------------------------------------------- request context
@@ -181,11 +191,28 @@ class RequestContextMiddleware:
 # --------------------------------------------------------------------------- hosts and CORS
 
 
-class TrustedHostMiddleware:
-    """Starlette's host check, answering a bad `Host` with the 400 envelope.
+# `host[:port]`: a DNS name, an IPv4 address or a bracketed IPv6 literal, then digits only.
+_HOST_RE = re.compile(
+    r"(?P<name>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::[0-9]{1,5})?"
+)
 
-    Health probes are exempt: a kubelet or a container health check calls the pod by its IP
-    (`Host: 10.1.2.3:8000`), and those routes build nothing from the host name."""
+
+def host_name(scope: Scope) -> str | None:
+    """The lower-cased name of the request's single, well-formed `Host` header; None when it
+    is missing, malformed (`localhost:@evil.example`) or given more than once."""
+    values = [value for name, value in scope["headers"] if name.lower() == b"host"]
+    if len(values) != 1:
+        return None
+    match = _HOST_RE.fullmatch(values[0].decode("latin-1"))
+    return match.group("name").lower() if match else None
+
+
+class TrustedHostMiddleware:
+    """The `Host` check, answering a bad one with the 400 envelope: exactly one header, of the
+    form `host[:port]`, naming an allowed host.
+
+    Health probes are exempt from the allow-list: a kubelet or a container health check calls
+    the pod by its IP (`Host: 10.1.2.3:8000`), and those routes build nothing from the name."""
 
     exempt_prefix = "/health/"
 
@@ -196,22 +223,16 @@ class TrustedHostMiddleware:
         self.exact = {h.lower() for h in hosts if not h.startswith("*.")}
         self.suffixes = tuple(h[1:].lower() for h in hosts if h.startswith("*."))
 
-    def _allowed(self, host: str) -> bool:
-        name = host.lower()
-        # Drop the port; an IPv6 literal keeps its brackets.
-        name = name.split("]", 1)[0] + "]" if name.startswith("[") else name.split(":", 1)[0]
+    def allowed(self, scope: Scope) -> bool:
+        name = host_name(scope)
+        if name is None:
+            return False
+        if self.allow_any or scope["path"].startswith(self.exempt_prefix):
+            return True
         return name in self.exact or (bool(self.suffixes) and name.endswith(self.suffixes))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            self.allow_any
-            or scope["type"] not in ("http", "websocket")
-            or scope["path"].startswith(self.exempt_prefix)
-        ):
-            await self.app(scope, receive, send)
-            return
-        host = Headers(scope=scope).get("host", "")
-        if self._allowed(host):
+        if scope["type"] not in ("http", "websocket") or self.allowed(scope):
             await self.app(scope, receive, send)
             return
         response = error_response(400, "BAD_REQUEST", "Invalid host header")
@@ -232,6 +253,34 @@ class EnvelopeCORSMiddleware(CORSMiddleware):
             if k.lower() not in ("content-length", "content-type")
         }
         return error_response(response.status_code, "BAD_REQUEST", message, headers=headers)
+
+
+# --------------------------------------------------------------------------- HEAD
+
+
+class HeadAsGetMiddleware:
+    """`HEAD` is answered on every `GET` route (RFC 9110): the app serves the `GET`, and the
+    body is left out while the headers (`Content-Length` included) stay. The outer layers see
+    the request as the client sent it: the method is switched only for the inner app."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        scope["method"] = "GET"
+        try:
+            await self.app(scope, receive, send_without_body)
+        finally:
+            scope["method"] = "HEAD"
 
 
 # --------------------------------------------------------------------------- body limit

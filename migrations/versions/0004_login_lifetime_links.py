@@ -1,7 +1,7 @@
 """Logins with an absolute lifetime; one-time links bound to the address they were mailed to
 (and void after an e-mail change).
 
-Revision ID: 0004_login_lifetime_and_link_address
+Revision ID: 0004_login_lifetime_links
 Revises: 0003_products_orders
 Create Date: 2026-12-01
 """
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_login_lifetime_and_link_address"
+revision: str = "0004_login_lifetime_links"
 down_revision: str | None = "0003_products_orders"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
