@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
@@ -24,6 +25,7 @@ from httpx import ASGITransport, AsyncClient
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import ASGIApp
 
 import storefront.auth.models
 import storefront.orders.models
@@ -141,8 +143,14 @@ def fresh_database_url(tmp_path: Path) -> Iterator[str]:
         yield url
 
 
+# This run's own password-hashing slots, so that it shares no bound with other runs or with
+# servers on the same machine.
+HASHING_LOCK_DIR = Path(tempfile.mkdtemp(prefix="storefront-test-hashing-"))
+
+
 def make_settings(database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
+        "password_hashing_lock_dir": HASHING_LOCK_DIR,
         "environment": "test",
         "database_url": database_url,
         "secret_key": TEST_SECRET_KEY,
@@ -217,7 +225,7 @@ async def make_app_with(
         await stack.aclose()
 
 
-def make_client(app: FastAPI, client_ip: str = CLIENT_IP) -> AsyncClient:
+def make_client(app: ASGIApp, client_ip: str = CLIENT_IP) -> AsyncClient:
     transport = ASGITransport(app=app, client=(client_ip, 51234))
     return AsyncClient(transport=transport, base_url="http://testserver")
 
@@ -284,7 +292,8 @@ def make_user(app: FastAPI) -> UserFactory:
             )
             session.add(user)
             await session.commit()
-        token = app.state.access_tokens.issue(user.id, utcnow())
+        # The claims of a real login's token, `sid` (the login's id) included.
+        token = app.state.access_tokens.issue(user.id, utcnow(), session_id=uuid.uuid4())
         return TestUser(user=user, password=password, headers={"Authorization": f"Bearer {token}"})
 
     return factory

@@ -27,7 +27,7 @@ from tests.auth.conftest import (
     refresh,
     refresh_rows,
 )
-from tests.conftest import TestUser, make_client
+from tests.conftest import AppFactory, TestUser, UserFactory, make_client
 
 
 async def test_refresh_rotates_the_token(
@@ -188,3 +188,35 @@ async def test_refresh_wants_exactly_its_field(client: AsyncClient) -> None:
 
     assert_error(response, 422, "VALIDATION_ERROR")
     assert error_fields(response) == ["body.user_id"]
+
+
+async def _age_the_login(app: FastAPI, user_id: object, seconds: float) -> None:
+    """Pretend the password of every login of this user was typed `seconds` ago."""
+    async with app.state.database.sessionmaker() as session:
+        await session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.user_id == user_id)
+            .values(login_at=utcnow() - timedelta(seconds=seconds))
+        )
+        await session.commit()
+
+
+async def test_a_login_ends_at_its_absolute_lifetime_however_often_refreshed(
+    make_app_with: AppFactory, make_user: UserFactory
+) -> None:
+    app = await make_app_with(login_max_age_seconds=3600)
+    user = await make_user()
+    async with make_client(app) as client:
+        session = await login(client, user.email)
+        await _age_the_login(app, user.id, 3600 - 120)  # two minutes left
+        refreshed = await refresh(client, session.refresh_token)
+
+        assert refreshed.status_code == 200
+        rows = await refresh_rows(app, user.id)
+        # The new token dies with the login, not 30 days from now.
+        assert rows[-1].expires_at <= rows[-1].login_at + timedelta(seconds=3600)
+        assert rows[-1].login_at == rows[0].login_at
+
+        await _age_the_login(app, user.id, 3600 + 1)
+        expired = await refresh(client, refreshed.json()["refresh_token"])
+    assert_error(expired, 401, "UNAUTHORIZED")

@@ -54,6 +54,14 @@ async def cast_to_integer(value: str, session: SessionDep) -> dict[str, int]:
     return {"value": int(result.scalar_one())}
 
 
+@probe.post("/deadlock")
+async def deadlock(session: SessionDep) -> None:
+    """What PostgreSQL answers the loser of a deadlock (SQLSTATE 40P01)."""
+    await session.execute(
+        text("DO $$ BEGIN RAISE EXCEPTION 'deadlock detected' USING ERRCODE = '40P01'; END $$")
+    )
+
+
 @probe.post("/echo")
 async def echo(body: EchoIn) -> dict[str, object]:
     return {"name": body.name, "count": body.count}

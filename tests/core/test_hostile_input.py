@@ -45,6 +45,14 @@ async def test_a_value_the_database_refuses_is_422_not_500(client: AsyncClient) 
     assert "not a number" not in response.text
 
 
+@pytest.mark.postgres
+async def test_a_deadlock_victim_is_told_to_retry_not_500(client: AsyncClient) -> None:
+    response = await client.post("/api/v1/_probe/deadlock")
+
+    assert_error(response, 409, "CONFLICT")
+    assert response.headers["retry-after"] == "1"
+
+
 # --------------------------------------------------------------------------- X-Forwarded-For
 
 PROXY = "127.0.0.1"  # trusted by default

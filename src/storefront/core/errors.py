@@ -282,15 +282,27 @@ def is_rejected_value(exc: BaseException) -> bool:
     """PostgreSQL refused a value (SQLSTATE class 22, "data exception": a character it cannot
     store, a string too long for its column, a number out of range), whatever exception class
     the driver raised it as."""
-    if isinstance(exc, DataError):
-        return True
+    return isinstance(exc, DataError) or _sqlstate(exc).startswith("22")
+
+
+def _sqlstate(exc: BaseException) -> str:
     sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
-    return isinstance(sqlstate, str) and sqlstate.startswith("22")
+    return sqlstate if isinstance(sqlstate, str) else ""
 
 
 async def _database_error_handler(request: Request, exc: Exception) -> JSONResponse:
     if is_rejected_value(exc):
         return await _data_error_handler(request, exc)
+    if _sqlstate(exc).startswith("40"):
+        # A deadlock or a serialisation failure (class 40): the database undid this request
+        # so that a concurrent one could finish. Nothing was written; a retry will do.
+        logger.warning("database_transaction_rolled_back", sqlstate=_sqlstate(exc))
+        return error_response(
+            409,
+            "CONFLICT",
+            "A concurrent request changed the same data; retry",
+            headers={"Retry-After": "1"},
+        )
     if not is_database_unavailable(exc):
         # A database error that is not an outage is a bug: let the outermost layer log it
         # and answer 500.

@@ -90,9 +90,11 @@ async def deactivate_me(
     checked_hash = await auth_service.check_current_password(
         session, hasher, user_id, current_password
     )
+    # Admin rows are locked before the user's own (one order everywhere: no deadlocks).
+    admins = await repository.lock_active_admins(session)
     user = await auth_service.lock_unchanged_user(session, user_id, checked_hash)
     if user.role == Role.ADMIN:
-        await _keep_an_admin(session, user.id)
+        _keep_an_admin(admins, leaving_id=user.id)
     user.is_active = False
     await auth_service.end_sessions(session, user, utcnow())
 
@@ -104,12 +106,11 @@ async def _lock_active(session: AsyncSession, user_id: uuid.UUID) -> User:
     return user
 
 
-async def _keep_an_admin(session: AsyncSession, leaving_id: uuid.UUID) -> None:
-    """409 unless another active admin remains once `leaving_id` stops being one. The active
-    admins' rows are locked first, so two admins demoting each other at once queue here, and
-    the second sees what the first did."""
-    admins = await repository.lock_active_admins(session)
-    if not [admin_id for admin_id in admins if admin_id != leaving_id]:
+def _keep_an_admin(active_admins: list[uuid.UUID], *, leaving_id: uuid.UUID) -> None:
+    """409 unless another active admin remains once `leaving_id` stops being one. The caller
+    locked the active admins' rows (`lock_active_admins`) before any other user row, so two
+    admins removing each other at once queue there, and the second sees what the first did."""
+    if not [admin_id for admin_id in active_admins if admin_id != leaving_id]:
         raise LastAdmin
 
 
@@ -150,12 +151,16 @@ async def update_user(
         (data.role is not None and data.role != Role.ADMIN) or data.is_active is False
     ):
         raise Conflict("Administrators cannot demote or disable themselves")
+    removes_an_admin = (data.role is not None and data.role != Role.ADMIN) or (
+        data.is_active is False
+    )
+    # Admin rows are locked before the user's own (one order everywhere: no deadlocks).
+    admins = await repository.lock_active_admins(session) if removes_an_admin else []
     user = await repository.lock(session, user_id)
     if user is None:
         raise NotFound("User not found")
-    demoted = data.role is not None and data.role != Role.ADMIN
-    if user.role == Role.ADMIN and user.is_active and (demoted or data.is_active is False):
-        await _keep_an_admin(session, user.id)
+    if removes_an_admin and user.role == Role.ADMIN and user.is_active:
+        _keep_an_admin(admins, leaving_id=user.id)
     if data.full_name is not None:
         user.full_name = data.full_name
     if data.role is not None:

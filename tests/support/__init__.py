@@ -1,0 +1,1 @@
+"""Helpers shared by the test packages: imported as a library, never collected as tests."""
