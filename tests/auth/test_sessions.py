@@ -28,6 +28,7 @@ from tests.auth.conftest import (
     refresh_rows,
 )
 from tests.conftest import AppFactory, TestUser, UserFactory, make_client
+from tests.support.concurrency import ServerTimeline
 
 
 async def test_refresh_rotates_the_token(
@@ -122,14 +123,23 @@ async def test_parallel_refreshes_with_one_token_give_one_success(
 ) -> None:
     async with make_client(app) as client:
         session = await login(client, customer.email)
-    clients = [make_client(app) for _ in range(racers)]  # one connection each
+    timeline = ServerTimeline(app)
+    clients = [make_client(timeline) for _ in range(racers)]  # one connection each
 
     responses = await asyncio.gather(
-        *(refresh(client, session.refresh_token) for client in clients)
+        *(
+            client.post(
+                REFRESH,
+                json={"refresh_token": session.refresh_token},
+                headers=timeline.label(f"refresh{n}"),
+            )
+            for n, client in enumerate(clients)
+        )
     )
     for client in clients:
         await client.aclose()
 
+    assert timeline.overlapped()
     statuses = sorted(response.status_code for response in responses)
     assert statuses == [200] + [401] * (racers - 1)
     # The losers presented a token that had just been used: that is reuse, so the login ends.

@@ -13,6 +13,7 @@ from storefront.orders.models import Order, OrderLine, OrderStatus
 from tests import conftest as harness
 from tests.orders.conftest import order_body, order_status, set_order_status
 from tests.products.factories import ProductFactory, concurrent_app, stock_of
+from tests.support.concurrency import ServerTimeline
 
 pytestmark = pytest.mark.postgres
 URL = "/api/v1/orders"
@@ -41,14 +42,21 @@ async def test_50_buyers_for_20_units_exactly_20_succeed(
     product = await make_product(stock=20)
     buyers = [await make_user() for _ in range(50)]
 
-    async with concurrent_app(database_url) as racing, harness.make_client(racing) as client:
-        responses = await asyncio.gather(
-            *(
-                client.post(URL, json=order_body((product, 1)), headers=buyer.headers)
-                for buyer in buyers
+    async with concurrent_app(database_url) as racing:
+        timeline = ServerTimeline(racing)
+        async with harness.make_client(timeline) as client:
+            responses = await asyncio.gather(
+                *(
+                    client.post(
+                        URL,
+                        json=order_body((product, 1)),
+                        headers={**buyer.headers, **timeline.label(f"buyer{n}")},
+                    )
+                    for n, buyer in enumerate(buyers)
+                )
             )
-        )
 
+    assert timeline.overlapped()  # all 50 were in the server at once
     statuses = Counter(r.status_code for r in responses)
     assert statuses == {201: 20, 409: 30}
     assert {r.json()["error"]["code"] for r in responses if r.status_code == 409} == {
@@ -72,11 +80,19 @@ async def test_crossed_two_product_orders_never_deadlock_into_errors(
         for i in range(40)
     ]
 
-    async with concurrent_app(database_url) as racing, harness.make_client(racing) as client:
-        responses = await asyncio.gather(
-            *(client.post(URL, json=body, headers=customer.headers) for body in bodies)
-        )
+    async with concurrent_app(database_url) as racing:
+        timeline = ServerTimeline(racing)
+        async with harness.make_client(timeline) as client:
+            responses = await asyncio.gather(
+                *(
+                    client.post(
+                        URL, json=body, headers={**customer.headers, **timeline.label(f"o{n}")}
+                    )
+                    for n, body in enumerate(bodies)
+                )
+            )
 
+    assert timeline.overlapped()
     statuses = Counter(r.status_code for r in responses)
     assert set(statuses) <= {201, 409}
     assert statuses[201] == 30
@@ -94,12 +110,18 @@ async def test_one_idempotency_key_sent_10_times_at_once_makes_one_order(
     body = order_body((product, 2))
     headers = {**customer.headers, "Idempotency-Key": "pay-once"}
 
-    async with concurrent_app(database_url) as racing, harness.make_client(racing) as client:
-        responses = await asyncio.gather(
-            *(client.post(URL, json=body, headers=headers) for _ in range(10))
-        )
-        settled = await client.post(URL, json=body, headers=headers)
+    async with concurrent_app(database_url) as racing:
+        timeline = ServerTimeline(racing)
+        async with harness.make_client(timeline) as client:
+            responses = await asyncio.gather(
+                *(
+                    client.post(URL, json=body, headers={**headers, **timeline.label(f"k{n}")})
+                    for n in range(10)
+                )
+            )
+            settled = await client.post(URL, json=body, headers=headers)
 
+    assert timeline.overlapped([f"k{n}" for n in range(10)])
     created = [r for r in responses if r.status_code == 201]
     assert created
     assert all(r.status_code in (201, 409) for r in responses)
@@ -125,26 +147,37 @@ async def test_cancel_and_ship_at_once_exactly_one_wins(
 ) -> None:
     product = await make_product(stock=10)
     rounds = 5
-    async with concurrent_app(database_url) as racing, harness.make_client(racing) as http:
-        for _ in range(rounds):
-            placed = await http.post(URL, json=order_body((product, 2)), headers=customer.headers)
-            order_id = placed.json()["id"]
-            await set_order_status(app, order_id, "paid")
+    overlapping_rounds = 0
+    async with concurrent_app(database_url) as racing:
+        timeline = ServerTimeline(racing)
+        async with harness.make_client(timeline) as http:
+            for round_number in range(rounds):
+                placed = await http.post(
+                    URL, json=order_body((product, 2)), headers=customer.headers
+                )
+                order_id = placed.json()["id"]
+                await set_order_status(app, order_id, "paid")
 
-            cancel, ship = await asyncio.gather(
-                http.post(f"{URL}/{order_id}/cancel", headers=customer.headers),
-                http.post(
-                    f"/api/v1/admin/orders/{order_id}/status",
-                    json={"status": "shipped"},
-                    headers=admin.headers,
-                ),
-            )
+                labels = [f"cancel{round_number}", f"ship{round_number}"]
+                cancel, ship = await asyncio.gather(
+                    http.post(
+                        f"{URL}/{order_id}/cancel",
+                        headers={**customer.headers, **timeline.label(labels[0])},
+                    ),
+                    http.post(
+                        f"/api/v1/admin/orders/{order_id}/status",
+                        json={"status": "shipped"},
+                        headers={**admin.headers, **timeline.label(labels[1])},
+                    ),
+                )
+                overlapping_rounds += timeline.overlapped(labels)
 
-            assert sorted([cancel.status_code, ship.status_code]) == [200, 409]
-            loser = cancel if cancel.status_code == 409 else ship
-            assert loser.json()["error"]["code"] == "INVALID_TRANSITION"
-            status, history = await order_status(app, order_id)
-            assert status == ("cancelled" if cancel.status_code == 200 else "shipped")
-            assert history == 2  # pending, then the winner's move only
+                assert sorted([cancel.status_code, ship.status_code]) == [200, 409]
+                loser = cancel if cancel.status_code == 409 else ship
+                assert loser.json()["error"]["code"] == "INVALID_TRANSITION"
+                status, history = await order_status(app, order_id)
+                assert status == ("cancelled" if cancel.status_code == 200 else "shipped")
+                assert history == 2  # pending, then the winner's move only
 
+    assert overlapping_rounds >= rounds // 2 + 1
     assert await stock_of(app, product.id) + await ordered_quantity(app, product.id) == 10

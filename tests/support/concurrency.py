@@ -30,7 +30,13 @@ class ServerTimeline:
         finally:
             self.spans[label] = (started, time.perf_counter())
 
-    def overlapped(self, labels: list[str]) -> bool:
-        """True if all these requests were inside the server at one same instant."""
-        spans = [self.spans[label] for label in labels]
-        return max(start for start, _ in spans) < min(end for _, end in spans)
+    @staticmethod
+    def label(name: str) -> dict[str, str]:
+        """The header that names a request on the timeline."""
+        return {"X-Request-ID": name}
+
+    def overlapped(self, labels: list[str] | None = None) -> bool:
+        """True if all these requests (default: every one recorded) were inside the server at
+        one same instant."""
+        spans = list(self.spans.values()) if labels is None else [self.spans[x] for x in labels]
+        return len(spans) > 1 and max(s for s, _ in spans) < min(e for _, e in spans)
