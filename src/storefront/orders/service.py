@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storefront.core.database import utcnow
 from storefront.core.errors import Conflict, NotFound, ValidationFailed
 from storefront.core.pagination import PageParams, Slice
+from storefront.core.reads import Reader, Row
 from storefront.orders import repository
 from storefront.orders.models import (
     IdempotencyRecord,
@@ -237,20 +238,30 @@ async def purge_expired_idempotency_keys(session: AsyncSession) -> None:
 
 
 async def list_orders(
-    session: AsyncSession,
+    reader: Reader,
     page: PageParams,
     *,
     user_id: uuid.UUID | None = None,
     status: OrderStatus | None = None,
-) -> Slice[Order]:
-    rows = await repository.list_page(
-        session,
+) -> Slice[Row]:
+    rows = await repository.read_page(
+        reader,
         user_id=user_id,
         status=status.value if status else None,
         limit=page.limit,
         cursor=page.cursor,
     )
-    return Slice.from_rows(rows, page.limit)
+    return Slice.from_mappings(rows, page.limit)
+
+
+async def read_order(
+    reader: Reader, order_id: uuid.UUID, *, user_id: uuid.UUID | None = None
+) -> Row:
+    """With `user_id`, only that user's order: someone else's is as missing as no order."""
+    order = await repository.read_one(reader, order_id, user_id=user_id)
+    if order is None:
+        raise NotFound("Order not found")
+    return order
 
 
 async def get_order(

@@ -8,9 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from storefront.auth.dependencies import AdminUser
-from storefront.core.database import SessionDep
+from storefront.core.database import ReaderDep, SessionDep
 from storefront.core.openapi import error_responses
-from storefront.core.pagination import Page, PageParamsDep, page_of
+from storefront.core.pagination import Page, PageParamsDep
+from storefront.core.responses import json_response, page_response
 from storefront.products import service
 from storefront.products.repository import ProductFilters
 from storefront.products.schemas import (
@@ -42,24 +43,24 @@ InStockQuery = Annotated[
 
 @router.get("", response_model=Page[ProductRead])
 async def list_products(
-    session: SessionDep,
+    reader: ReaderDep,
     page: PageParamsDep,
     q: SearchQuery = None,
     min_price_cents: PriceQuery = None,
     max_price_cents: PriceQuery = None,
     in_stock: InStockQuery = None,
-) -> Page[ProductRead]:
+) -> Response:
     """Active products, newest first."""
     filters = ProductFilters(
         q=q, min_price_cents=min_price_cents, max_price_cents=max_price_cents, in_stock=in_stock
     )
-    return page_of(ProductRead, await service.list_active_products(session, filters, page))
+    return page_response(ProductRead, await service.list_active_products(reader, filters, page))
 
 
 @router.get("/{product_id}", response_model=ProductRead, responses=error_responses(404))
-async def get_product(product_id: uuid.UUID, session: SessionDep) -> ProductRead:
+async def get_product(product_id: uuid.UUID, reader: ReaderDep) -> Response:
     """An active product (an inactive one is a 404)."""
-    return ProductRead.model_validate(await service.get_active_product(session, product_id))
+    return json_response(ProductRead, await service.get_active_product(reader, product_id))
 
 
 # --------------------------------------------------------------------------- admin
@@ -70,14 +71,14 @@ _ADMIN_ERRORS = (401, 403)
 @admin_router.get("", response_model=Page[ProductRead], responses=error_responses(*_ADMIN_ERRORS))
 async def list_products_admin(
     _admin: AdminUser,
-    session: SessionDep,
+    reader: ReaderDep,
     page: PageParamsDep,
     q: SearchQuery = None,
     min_price_cents: PriceQuery = None,
     max_price_cents: PriceQuery = None,
     in_stock: InStockQuery = None,
     is_active: Annotated[bool | None, Query()] = None,
-) -> Page[ProductRead]:
+) -> Response:
     """Every product, inactive ones included, newest first."""
     filters = ProductFilters(
         q=q,
@@ -86,7 +87,7 @@ async def list_products_admin(
         in_stock=in_stock,
         is_active=is_active,
     )
-    return page_of(ProductRead, await service.list_products(session, filters, page))
+    return page_response(ProductRead, await service.list_products(reader, filters, page))
 
 
 @admin_router.post(
