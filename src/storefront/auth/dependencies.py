@@ -16,7 +16,7 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from storefront.auth.service import AuthService, ClientInfo
-from storefront.core.database import get_reader
+from storefront.core.database import reader_of
 from storefront.core.errors import Forbidden, Unauthorized
 from storefront.core.rate_limit import client_ip
 from storefront.core.security import (
@@ -67,7 +67,7 @@ AccessClaimsDep = Annotated[AccessClaims, Depends(get_access_claims)]
 async def get_current_user(request: Request, claims: AccessClaimsDep) -> UserRecord:
     """The caller's user row, read on every request: a disabled user or a revoked token
     fails at once, whatever the token's lifetime."""
-    user = await users_repository.read_record(get_reader(request), claims.subject)
+    user = await users_repository.read_record(reader_of(request), claims.subject)
     if user is None or not user.is_active or not is_token_current(user, claims):
         raise Unauthorized("Invalid or expired access token")
     return user
@@ -85,7 +85,7 @@ async def get_admin_user(user: CurrentUser) -> UserRecord:
 AdminUser = Annotated[UserRecord, Depends(get_admin_user)]
 
 
-def get_auth_service(request: Request) -> AuthService:
+async def get_auth_service(request: Request) -> AuthService:
     state = request.app.state
     return AuthService(state.settings, state.password_hasher, state.access_tokens)
 
@@ -93,14 +93,14 @@ def get_auth_service(request: Request) -> AuthService:
 AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
 
 
-def get_client_info(request: Request) -> ClientInfo:
+async def get_client_info(request: Request) -> ClientInfo:
     return ClientInfo(user_agent=request.headers.get("user-agent"), ip=client_ip(request))
 
 
 ClientInfoDep = Annotated[ClientInfo, Depends(get_client_info)]
 
 
-def get_password_hasher(request: Request) -> PasswordHasher:
+async def get_password_hasher(request: Request) -> PasswordHasher:
     hasher: PasswordHasher = request.app.state.password_hasher
     return hasher
 

@@ -223,10 +223,16 @@ async def release_connection(session: AsyncSession) -> None:
     await session.commit()
 
 
-def get_reader(request: Request) -> Reader:
+def reader_of(request: Request) -> Reader:
     """The fast read path (core.reads), for the hot reads of repositories."""
     database: Database = request.app.state.database
     return database.reader
+
+
+# Every dependency on the hot path is `async def`: FastAPI runs a plain `def` dependency in a
+# worker thread, a hand-off that costs more than the whole dependency.
+async def get_reader(request: Request) -> Reader:
+    return reader_of(request)
 
 
 ReaderDep = Annotated[Reader, Depends(get_reader)]
