@@ -48,9 +48,7 @@ def is_token_current(user: User | UserRecord, claims: AccessClaims) -> bool:
     return claims.session_id is not None and claims.session_id == user.kept_session_id
 
 
-async def get_access_claims(
-    request: Request, token: Annotated[str | None, Depends(bearer_scheme)]
-) -> AccessClaims:
+def verified_claims(request: Request, token: str | None) -> AccessClaims:
     if not token:
         raise Unauthorized("Not authenticated")
     try:
@@ -61,12 +59,22 @@ async def get_access_claims(
     return claims
 
 
+async def get_access_claims(
+    request: Request, token: Annotated[str | None, Depends(bearer_scheme)]
+) -> AccessClaims:
+    return verified_claims(request, token)
+
+
 AccessClaimsDep = Annotated[AccessClaims, Depends(get_access_claims)]
 
 
-async def get_current_user(request: Request, claims: AccessClaimsDep) -> UserRecord:
+async def get_current_user(
+    request: Request, token: Annotated[str | None, Depends(bearer_scheme)]
+) -> UserRecord:
     """The caller's user row, read on every request: a disabled user or a revoked token
-    fails at once, whatever the token's lifetime."""
+    fails at once, whatever the token's lifetime. (The token is checked here rather than
+    through `get_access_claims`: one dependency step less on every authenticated request.)"""
+    claims = verified_claims(request, token)
     user = await users_repository.read_record(reader_of(request), claims.subject)
     if user is None or not user.is_active or not is_token_current(user, claims):
         raise Unauthorized("Invalid or expired access token")

@@ -7,11 +7,13 @@ every line has one shape. Secrets are redacted by key before anything is rendere
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 import structlog
 import structlog.tracebacks
 from structlog.typing import EventDict, Processor, WrappedLogger
@@ -78,6 +80,16 @@ def _rename_logger_name(_logger: WrappedLogger, _method: str, event_dict: EventD
     return event_dict
 
 
+def _json_line(event: Any, **_options: Any) -> str:
+    """structlog's JSON serializer: orjson (several times faster than json.dumps on an
+    access-log line); a value it cannot encode natively is rendered with str(), and what it
+    refuses outright (an integer over 64 bits) falls back to the standard library."""
+    try:
+        return orjson.dumps(event, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(event, default=str)
+
+
 def configure_logging(settings: Settings) -> None:
     level = logging.getLevelNamesMapping()[settings.log_level]
     json_output = settings.effective_log_format == "json"
@@ -99,7 +111,7 @@ def configure_logging(settings: Settings) -> None:
                 structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
             )
         )
-        renderer = structlog.processors.JSONRenderer()
+        renderer = structlog.processors.JSONRenderer(serializer=_json_line)
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
 

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, delete, func, select, text, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -151,6 +161,29 @@ async def read_page(
 # --------------------------------------------------------------------------- ORM
 
 
+_INSERT_ORDER = insert(Order)
+_INSERT_LINES = insert(OrderLine)
+_INSERT_HISTORY = insert(OrderHistory)
+_INSERT_IDEMPOTENCY = insert(IdempotencyRecord)
+
+
+async def insert_order(
+    session: AsyncSession,
+    order: Mapping[str, Any],
+    lines: Sequence[Mapping[str, Any]],
+    history: Sequence[Mapping[str, Any]],
+    idempotency: Mapping[str, Any] | None,
+) -> None:
+    """A new order's rows, in the session's transaction: Core statements built once (the
+    ORM's unit of work would sort, track and refresh objects that die with the request)."""
+    connection = await session.connection()
+    await connection.execute(_INSERT_ORDER, dict(order))
+    await connection.execute(_INSERT_LINES, [dict(line) for line in lines])
+    await connection.execute(_INSERT_HISTORY, [dict(entry) for entry in history])
+    if idempotency is not None:
+        await connection.execute(_INSERT_IDEMPOTENCY, dict(idempotency))
+
+
 async def add(session: AsyncSession, *objects: Order | OrderHistory | IdempotencyRecord) -> None:
     session.add_all(objects)
     await session.flush()
@@ -201,24 +234,39 @@ async def move_status(
 # --------------------------------------------------------------------------- idempotency
 
 
+_ADVISORY_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
+_KEY_OF = (IdempotencyRecord.user_id == bindparam("user_id")) & (
+    IdempotencyRecord.key == bindparam("key")
+)
+_IDEMPOTENCY_RECORD = select(
+    IdempotencyRecord.fingerprint,
+    IdempotencyRecord.status_code,
+    IdempotencyRecord.response_body,
+    IdempotencyRecord.created_at,
+).where(_KEY_OF)
+_DELETE_IDEMPOTENCY_RECORD = delete(IdempotencyRecord).where(_KEY_OF)
+
+
 async def try_advisory_lock(session: AsyncSession, key: int) -> bool:
     """PostgreSQL: a transaction-scoped lock, released at commit or rollback. Elsewhere
     (SQLite, whose writers the database serialises) always True."""
-    if session.get_bind().dialect.name != "postgresql":
+    connection = await session.connection()
+    if connection.dialect.name != "postgresql":
         return True
-    acquired = await session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key})
-    return bool(acquired)
+    return bool(await connection.scalar(_ADVISORY_LOCK, {"key": key}))
 
 
-async def get_idempotency_record(
-    session: AsyncSession, user_id: uuid.UUID, key: str
-) -> IdempotencyRecord | None:
-    return await session.get(IdempotencyRecord, (user_id, key))
+async def get_idempotency_record(session: AsyncSession, user_id: uuid.UUID, key: str) -> Any:
+    """The stored answer for (user, key): `fingerprint, status_code, response_body,
+    created_at`, or None."""
+    connection = await session.connection()
+    result = await connection.execute(_IDEMPOTENCY_RECORD, {"user_id": user_id, "key": key})
+    return result.one_or_none()
 
 
-async def delete_idempotency_record(session: AsyncSession, record: IdempotencyRecord) -> None:
-    await session.delete(record)
-    await session.flush()
+async def delete_idempotency_record(session: AsyncSession, user_id: uuid.UUID, key: str) -> None:
+    connection = await session.connection()
+    await connection.execute(_DELETE_IDEMPOTENCY_RECORD, {"user_id": user_id, "key": key})
 
 
 async def purge_idempotency_records(session: AsyncSession, created_before: datetime) -> None:

@@ -142,19 +142,28 @@ async def flush(session: AsyncSession) -> None:
     await session.flush()
 
 
+# Built once: a statement made per call costs more to construct than to run.
+_TAKE_STOCK = (
+    update(Product)
+    .where(
+        Product.id == bindparam("product_id"),
+        Product.is_active.is_(True),
+        Product.stock >= bindparam("quantity"),
+    )
+    .values(stock=Product.stock - bindparam("quantity"), updated_at=bindparam("now"))
+    .returning(Product.id, Product.sku, Product.name, Product.price_cents, Product.currency)
+)
+
+
 async def take_stock(
     session: AsyncSession, product_id: uuid.UUID, quantity: int
 ) -> ReservedRow | None:
     """Take `quantity` units if the product is active and has them; None otherwise. The
-    condition is re-checked on the locked row, so concurrent takers can never oversell."""
-    result = await session.execute(
-        update(Product)
-        .where(Product.id == product_id, Product.is_active, Product.stock >= quantity)
-        .values(stock=Product.stock - quantity, updated_at=utcnow())
-        .returning(Product.id, Product.sku, Product.name, Product.price_cents, Product.currency)
-        .execution_options(synchronize_session=False)
-    )
-    row = result.one_or_none()
+    condition is re-checked on the locked row, so concurrent takers can never oversell.
+    (Core on the session's connection: the ORM's bulk-update machinery has nothing to do.)"""
+    connection = await session.connection()
+    params = {"product_id": product_id, "quantity": quantity, "now": utcnow()}
+    row = (await connection.execute(_TAKE_STOCK, params)).one_or_none()
     if row is None:
         return None
     return ReservedRow(
