@@ -52,12 +52,19 @@ def _redact(value: Any) -> Any:
     return value
 
 
+# Values that hold nothing to redact inside them; checked by exact type first, because an
+# isinstance() against `Mapping` (an ABC) costs more than the rest of the check.
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def redact_secrets(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
     for key in list(event_dict):
         if key.lower() in SENSITIVE_KEYS:
             event_dict[key] = REDACTED
-        elif isinstance(event_dict[key], Mapping | list | tuple):
-            event_dict[key] = _redact(event_dict[key])
+            continue
+        value = event_dict[key]
+        if type(value) not in _SCALARS and isinstance(value, Mapping | list | tuple):
+            event_dict[key] = _redact(value)
     return event_dict
 
 
@@ -70,6 +77,37 @@ def _drop_color_message(_logger: WrappedLogger, _method: str, event_dict: EventD
 def get_logger(name: str) -> Any:
     """A structlog logger whose lines carry `logger=name`."""
     return structlog.get_logger(logger_name=name)
+
+
+class StdoutLogger:
+    """Writes each line to the `sys.stdout` of the moment, as `WriteLoggerFactory()` without a
+    file does, but as one long-lived object instead of one per call."""
+
+    def msg(self, message: str) -> None:
+        stdout = sys.stdout
+        stdout.write(message + "\n")
+        stdout.flush()
+
+    debug = info = warning = warn = error = critical = exception = fatal = log = msg
+
+
+class BoundOnce:
+    """A logger bound once (structlog's lazy proxy binds a new logger, and opens a new writer,
+    on every call) and bound again only when the configuration changed (as
+    `structlog.testing.capture_logs` does)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._processors: object = None
+        self._logger: Any = None
+
+    def get(self) -> Any:
+        processors = structlog.get_config()["processors"]
+        if processors is not self._processors:
+            self._processors = processors
+            wrapped = structlog.wrap_logger(StdoutLogger(), logger_name=self.name)
+            self._logger = wrapped.bind()
+        return self._logger
 
 
 def _rename_logger_name(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:

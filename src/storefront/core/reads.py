@@ -31,7 +31,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import PoolProxiedConnection
-from sqlalchemy.util import greenlet_spawn
+from sqlalchemy.util import await_only, greenlet_spawn
 
 Row = dict[str, Any]
 
@@ -100,28 +100,29 @@ class Reader:
 
     async def _native_call(self, query: ReadQuery, params: Mapping[str, Any], *, many: bool) -> Any:
         statement = query.native(self.dialect)
-        arguments = statement.arguments(params)
-        pooled = await self.engine.raw_connection()
+        # One trip into SQLAlchemy's context for checkout, statement and checkin: a checkout
+        # may connect or ping and a checkin may close (both await), and entering that context
+        # costs more than the checkout itself.
+        return await greenlet_spawn(self._run_native, statement, statement.arguments(params), many)
+
+    def _run_native(self, statement: NativeStatement, arguments: list[Any], many: bool) -> Any:
+        pooled = self.engine.sync_engine.raw_connection()
         try:
             driver = pooled.driver_connection
             assert driver is not None  # noqa: S101 - a checked-out connection has one
-            if many:
-                result = await driver.fetch(statement.sql, *arguments)
-            else:
-                result = await driver.fetchrow(statement.sql, *arguments)
+            fetch = driver.fetch if many else driver.fetchrow
+            result = await_only(fetch(statement.sql, *arguments))
         except Exception as error:
             # The connection goes back to the pool (or is invalidated) in there.
-            raise await self._translated(pooled, error, statement, arguments) from error
+            raise self._translated(pooled, error, statement, arguments) from error
         except BaseException:
-            # Cancelled mid-statement: the connection's protocol state is unknown. Dropped
-            # (outside SQLAlchemy's context asyncpg's connection is terminated, no I/O).
+            # Cancelled mid-statement: the connection's protocol state is unknown: dropped.
             pooled.invalidate()
             raise
-        # Checkin may close an overflow connection, which awaits: SQLAlchemy's context.
-        await greenlet_spawn(pooled.close)
+        pooled.close()
         return result
 
-    async def _translated(
+    def _translated(
         self,
         pooled: PoolProxiedConnection,
         error: Exception,
@@ -144,9 +145,9 @@ class Reader:
         )
         if disconnected:
             # Invalidates and checks in this connection, and marks older ones for recycling.
-            await greenlet_spawn(self.engine.sync_engine.pool._invalidate, pooled, error)
+            self.engine.sync_engine.pool._invalidate(pooled, error)
         else:
-            await greenlet_spawn(pooled.close)
+            pooled.close()
         wrapped: BaseException = sa_exc.DBAPIError.instance(
             statement.sql,
             list(arguments),

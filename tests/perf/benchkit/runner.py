@@ -18,7 +18,7 @@ import httpx
 from benchkit import wrk
 from benchkit.console import say
 from benchkit.fixtures import Fixtures
-from benchkit.scenarios import LOGIN, STORM, STORM_LOGIN, Scenario
+from benchkit.scenarios import LOGIN, STORM, Scenario, storm_of
 from benchkit.servers import Server, rss_mib
 from benchkit.wrk import WrkJob, WrkResult
 
@@ -100,7 +100,7 @@ class Runner:
             if reason is not None:
                 side.skipped[scenario.name] = reason
                 say(f"  {side.name}: skipping {scenario.name}: {reason}")
-            elif scenario.kind not in ("login", "storm") and self.options.warmup_s > 0:
+            elif scenario.kind not in ("login", "storm", "attack") and self.options.warmup_s > 0:
                 # A login probe already ran bcrypt once; the storm reuses products.
                 self._run(side, scenario, fixtures, self.options.warmup_s, "warmup")
         side.rss_warm = worker_rss(side.server)
@@ -130,9 +130,9 @@ class Runner:
     def _measure_one(self, side: Side, scenario: Scenario, repetition: int) -> None:
         label = f"{side.name}/{scenario.name}/{repetition + 1}"
         fixtures = side.current_fixtures()
-        if scenario.name == STORM:
-            result, login = self._storm(side, scenario, fixtures, label)
-            self.results.add(side.name, STORM_LOGIN, login)
+        if scenario.kind in ("storm", "attack"):
+            result, storm, storm_key = self._storm(side, scenario, fixtures, label)
+            self.results.add(side.name, storm_key, storm)
         else:
             result = self._run(side, scenario, fixtures, self.options.duration_s, label)
         self.results.add(side.name, scenario.name, result)
@@ -161,6 +161,10 @@ class Runner:
             label=label,
         )
 
+    def run_once(self, side: Side, scenario: Scenario, duration_s: float, label: str) -> WrkResult:
+        """One wrk run of a scenario, outside the measurement (e.g. under a profiler)."""
+        return self._run(side, scenario, side.current_fixtures(), duration_s, label)
+
     def _run(
         self, side: Side, scenario: Scenario, fixtures: Fixtures, duration_s: float, label: str
     ) -> WrkResult:
@@ -170,18 +174,20 @@ class Runner:
 
     def _storm(
         self, side: Side, scenario: Scenario, fixtures: Fixtures, label: str
-    ) -> tuple[WrkResult, WrkResult]:
-        """GET /products measured while a second wrk keeps logging in (bcrypt cost 12)."""
+    ) -> tuple[WrkResult, WrkResult, str]:
+        """A read measured while a second wrk keeps logging in (bcrypt cost 12): the storm's
+        result, and the key it is recorded under, come back beside the read's."""
         storm_s = self.options.duration_s + 2 * STORM_LEAD_SECONDS
+        logins, storm_key = storm_of(scenario)
         login_job = self._job(
-            side, LOGIN, fixtures, storm_s, f"{label}/login", self.options.login_connections
+            side, logins, fixtures, storm_s, f"{label}/login", self.options.login_connections
         )
         storm = wrk.start(self.wrk_path, login_job)
         try:
             time.sleep(STORM_LEAD_SECONDS)
-            products = self._run(side, scenario, fixtures, self.options.duration_s, label)
+            measured = self._run(side, scenario, fixtures, self.options.duration_s, label)
         except BaseException:
             storm.kill()
             storm.wait()
             raise
-        return products, wrk.finish(storm, login_job)
+        return measured, wrk.finish(storm, login_job), storm_key

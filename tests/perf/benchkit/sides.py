@@ -12,8 +12,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from sqlalchemy.engine import make_url
 
 from benchkit.seed import SeedSizes
 from benchkit.servers import Server, start_server
@@ -48,6 +51,14 @@ def run_logged(
 # --------------------------------------------------------------------------- Storefront
 
 
+def hashing_lock_dir(database_url: str) -> Path:
+    """The password-hashing slots of this run's server alone: the default directory is shared
+    by every Storefront on the machine (other test runs included), whose hashes would queue
+    with ours."""
+    name = make_url(database_url).database or "storefront"
+    return Path(tempfile.gettempdir()) / f"storefront-bench-hashing-{name}"
+
+
 def storefront_env(database_url: str) -> dict[str, str]:
     """The process environment of Storefront: production, with limits raised out of the way."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STOREFRONT_")}
@@ -66,6 +77,8 @@ def storefront_env(database_url: str) -> dict[str, str]:
             "STOREFRONT_RATE_LIMIT_REGISTER": RAISED_LIMIT,
             "STOREFRONT_RATE_LIMIT_REFRESH": RAISED_LIMIT,
             "STOREFRONT_RATE_LIMIT_PASSWORD_FORGOT": RAISED_LIMIT,
+            "STOREFRONT_RATE_LIMIT_ACCOUNT_MAIL": RAISED_LIMIT,
+            "STOREFRONT_PASSWORD_HASHING_LOCK_DIR": str(hashing_lock_dir(database_url)),
         }
     )
     return env
