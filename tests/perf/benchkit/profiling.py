@@ -70,12 +70,22 @@ def layer_of(stack: str) -> str:
     return "ASGI server & event loop"  # only the loop's own frames
 
 
+_EVENT_LOOP = "(asyncio/runners.py:"
+
+
+def is_work(stack: str) -> bool:
+    """A sample of the event loop's thread doing something. py-spy also samples threads that
+    sleep (the worker's pipe to uvicorn's supervisor, idle thread pools) and the loop
+    waiting for I/O (no Python frame below the runner): none of them costs CPU."""
+    return _EVENT_LOOP in stack and _EVENT_LOOP not in stack.rsplit(";", 1)[-1]
+
+
 def layer_shares(collapsed: Path) -> dict[str, float]:
-    """Each layer's share of the samples of a py-spy `--format raw` file."""
+    """Each layer's share of the working samples of a py-spy `--format raw` file."""
     counts: Counter[str] = Counter()
     for line in collapsed.read_text(encoding="utf-8", errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
-        if stack and count.isdigit():
+        if stack and count.isdigit() and is_work(stack):
             counts[layer_of(stack)] += int(count)
     total = sum(counts.values()) or 1
     return {name: count / total for name, count in counts.most_common()}
@@ -107,7 +117,8 @@ def record(py_spy: str, pids: Sequence[int], seconds: float, stem: Path) -> Reco
     if len(pids) < 2:
         raise ValueError("profiling needs two workers (one drawn, one counted)")
     flamegraph, collapsed = stem.with_suffix(".svg"), stem.with_suffix(".collapsed.txt")
-    common = ["record", "--rate", str(SAMPLES_PER_SECOND), "--duration", f"{seconds:.0f}"]
+    common = ["record", "--nonblocking", "--rate", str(SAMPLES_PER_SECOND)]
+    common += ["--duration", f"{seconds:.0f}"]
     runs = [
         [py_spy, *common, "--pid", str(pids[0]), "--format", "flamegraph", "-o", str(flamegraph)],
         [py_spy, *common, "--pid", str(pids[1]), "--format", "raw", "-o", str(collapsed)],
