@@ -174,14 +174,52 @@ async def insert_order(
     history: Sequence[Mapping[str, Any]],
     idempotency: Mapping[str, Any] | None,
 ) -> None:
-    """A new order's rows, in the session's transaction: Core statements built once (the
-    ORM's unit of work would sort, track and refresh objects that die with the request)."""
+    """A new order's rows, in the session's transaction, with Core statements (the ORM's unit
+    of work would sort, track and refresh objects that die with the request).
+
+    PostgreSQL: one statement, the inserts chained as data-modifying CTEs (each runs exactly
+    once; the foreign keys are checked at the end of the statement, when every row is in).
+    Elsewhere: one statement per table."""
     connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        rows = [("order", order), *(("line", line) for line in lines)]
+        rows += [("history", entry) for entry in history]
+        if idempotency is not None:
+            rows.append(("key", idempotency))
+        statement = _chained_inserts(tuple((table, tuple(row)) for table, row in rows))
+        params = {
+            f"{index}_{name}": value
+            for index, (_, row) in enumerate(rows)
+            for name, value in row.items()
+        }
+        await connection.execute(statement, params)
+        return
     await connection.execute(_INSERT_ORDER, dict(order))
     await connection.execute(_INSERT_LINES, [dict(line) for line in lines])
     await connection.execute(_INSERT_HISTORY, [dict(entry) for entry in history])
     if idempotency is not None:
         await connection.execute(_INSERT_IDEMPOTENCY, dict(idempotency))
+
+
+_MODELS: dict[str, Any] = {
+    "order": Order,
+    "line": OrderLine,
+    "history": OrderHistory,
+    "key": IdempotencyRecord,
+}
+
+
+@cache
+def _chained_inserts(shape: tuple[tuple[str, tuple[str, ...]], ...]) -> Any:
+    """`WITH insert_0 AS (INSERT ...), insert_1 AS (INSERT ...) ... INSERT ...`, one row per
+    insert, its values the parameters `<row index>_<column>`. Built once per shape (the number
+    of lines, with or without a key): building a statement costs more than running it."""
+    steps = [
+        insert(_MODELS[table]).values({name: bindparam(f"{index}_{name}") for name in columns})
+        for index, (table, columns) in enumerate(shape)
+    ]
+    *chained, last = steps
+    return last.add_cte(*(step.cte(f"insert_{index}") for index, step in enumerate(chained)))
 
 
 async def add(session: AsyncSession, *objects: Order | OrderHistory | IdempotencyRecord) -> None:
