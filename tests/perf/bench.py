@@ -348,6 +348,9 @@ def write_results(
             server: {scenario: [r.to_json() for r in results] for scenario, results in runs.items()}
             for server, runs in report.results.runs.items()
         },
+        "cpu_us_per_request": {
+            server: dict(scenarios) for server, scenarios in report.results.cpu_us.items()
+        },
         "targets": [{"status": t.status, "text": t.text} for t in report.targets()],
         "storefront_log_problems": log_problems(by_name[STOREFRONT].server.log_path),
     }

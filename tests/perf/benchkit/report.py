@@ -139,11 +139,16 @@ class Report:
             errors,
         ]
 
+    def cpu_us(self, server: str, scenario: str) -> float | None:
+        """Median CPU time of the server's workers per request (µs), None if not measured."""
+        values = self.results.cpu_us.get(server, {}).get(scenario, [])
+        return statistics.median(values) if values else None
+
     def table(self) -> str:
         lines = [
             "| scenario | server | req/s median (min-max) | p50 ms | p99 ms | non-2xx "
-            "| req/s / baseline | p99 / baseline |",
-            "|---|---|---:|---:|---:|---:|---:|---:|",
+            "| req/s / baseline | p99 / baseline | server CPU µs/req |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for name, title in self._rows():
             for server in (STOREFRONT, BASELINE):
@@ -152,7 +157,9 @@ class Report:
                 ratios = ["", ""]
                 if server == STOREFRONT and BASELINE in self.sides:
                     ratios = [_times(self.rps_ratio(name)), _times(self.p99_ratio(name))]
+                cpu = self.cpu_us(server, name)
                 cells = [f"`{title}`", server, *self._cells(name, server), *ratios]
+                cells.append("-" if cpu is None else f"{cpu:,.0f}")
                 lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)
 

@@ -18,6 +18,7 @@ import httpx
 from benchkit import wrk
 from benchkit.console import say
 from benchkit.fixtures import Fixtures
+from benchkit.profiling import cpu_seconds
 from benchkit.scenarios import LOGIN, STORM, Scenario, storm_of
 from benchkit.servers import Server, rss_mib
 from benchkit.wrk import WrkJob, WrkResult
@@ -61,6 +62,11 @@ class Results:
     """Every wrk summary: server -> scenario -> one per repetition."""
 
     runs: dict[str, dict[str, list[WrkResult]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(list))
+    )
+    # server -> scenario -> the workers' CPU time per request, µs, one per repetition: what a
+    # request costs the server, whatever else loads the machine (wall-clock rates do not).
+    cpu_us: dict[str, dict[str, list[float]]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(list))
     )
 
@@ -134,7 +140,11 @@ class Runner:
             result, storm, storm_key = self._storm(side, scenario, fixtures, label)
             self.results.add(side.name, storm_key, storm)
         else:
+            workers = side.server.worker_pids()
+            cpu_before = cpu_seconds(workers)
             result = self._run(side, scenario, fixtures, self.options.duration_s, label)
+            per_request = (cpu_seconds(workers) - cpu_before) / max(result.requests, 1)
+            self.results.cpu_us[side.name][scenario.name].append(per_request * 1e6)
         self.results.add(side.name, scenario.name, result)
         errors = result.err_status + result.socket_errors
         say(

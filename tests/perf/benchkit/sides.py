@@ -1,8 +1,9 @@
 """The two sides of the comparison: how to prepare, configure and start each server.
 
 Storefront runs as production would run it: `storefront serve --workers 2`, JSON logs,
-bcrypt cost 12, metrics on, hosts and CORS origins listed; only the rate limits are raised
-out of the way (they are still checked on every request). The baseline is
+bcrypt cost 12, metrics on, hosts and CORS origins listed, a database pool sized for the
+load (16 per worker, as the baseline's); only the rate limits are raised out of the way (they
+are still checked on every request). The baseline is
 `../shared/bench/baseline_app.py` in a virtualenv of its own, with the uvicorn flags its
 README gives.
 """
@@ -25,6 +26,7 @@ WORKERS = 2
 STOREFRONT_SECRET = "storefront-bench-signing-key-0123456789-abcdefgh"  # 48 characters
 BASELINE_SECRET = "baseline-bench-signing-key-0123456789-abcdefghij"  # 48 characters
 RAISED_LIMIT = "1000000/minute"
+POOL_PER_WORKER = 16  # the baseline's BASELINE_POOL_MAX default
 BASELINE_MODULES = "asyncpg, bcrypt, jwt, starlette, uvicorn, uvloop, httptools"
 
 
@@ -79,6 +81,12 @@ def storefront_env(database_url: str) -> dict[str, str]:
             "STOREFRONT_RATE_LIMIT_PASSWORD_FORGOT": RAISED_LIMIT,
             "STOREFRONT_RATE_LIMIT_ACCOUNT_MAIL": RAISED_LIMIT,
             "STOREFRONT_PASSWORD_HASHING_LOCK_DIR": str(hashing_lock_dir(database_url)),
+            # Sized like the baseline's pool (up to 16 per worker, kept open): SQLAlchemy
+            # closes an overflow connection when it is returned, so at the benchmark's 16+
+            # requests in flight per worker the default 10 + 10 opens and closes hundreds of
+            # connections a second (see docs/performance.md, "Sizing the pool").
+            "STOREFRONT_DB_POOL_SIZE": str(POOL_PER_WORKER),
+            "STOREFRONT_DB_MAX_OVERFLOW": "0",
         }
     )
     return env
