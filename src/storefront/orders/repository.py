@@ -10,13 +10,14 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     bindparam,
     delete,
     func,
     insert,
+    literal_column,
     select,
-    text,
     tuple_,
     update,
 )
@@ -272,7 +273,6 @@ async def move_status(
 # --------------------------------------------------------------------------- idempotency
 
 
-_ADVISORY_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
 _KEY_OF = (IdempotencyRecord.user_id == bindparam("user_id")) & (
     IdempotencyRecord.key == bindparam("key")
 )
@@ -285,21 +285,32 @@ _IDEMPOTENCY_RECORD = select(
 _DELETE_IDEMPOTENCY_RECORD = delete(IdempotencyRecord).where(_KEY_OF)
 
 
-async def try_advisory_lock(session: AsyncSession, key: int) -> bool:
-    """PostgreSQL: a transaction-scoped lock, released at commit or rollback. Elsewhere
-    (SQLite, whose writers the database serialises) always True."""
+_ONE_ROW = select(literal_column("1").label("one")).subquery("one")
+# PostgreSQL: the lock and the look-up in one statement. Its snapshot is taken before the lock:
+# if the request that held the lock commits in between, this one takes the lock without
+# seeing that request's record, and its own record then collides with it (a unique violation,
+# answered 409 IDEMPOTENCY_IN_PROGRESS; the retry replays). Nothing is ever written twice.
+_LOCK_AND_FIND = select(
+    func.pg_try_advisory_xact_lock(bindparam("lock_key", type_=BigInteger)).label("locked"),
+    *_IDEMPOTENCY_RECORD.selected_columns,
+).select_from(_ONE_ROW.outerjoin(IdempotencyRecord, _KEY_OF))
+
+
+async def lock_and_find_idempotency_record(
+    session: AsyncSession, lock_key: int, user_id: uuid.UUID, key: str
+) -> tuple[bool, Any]:
+    """(Whether this request holds the key, the stored answer or None). PostgreSQL: a
+    transaction-scoped advisory lock, released at commit or rollback; elsewhere (SQLite,
+    whose writers the database serialises) always held. The answer: `fingerprint,
+    status_code, response_body, created_at`."""
     connection = await session.connection()
+    params = {"lock_key": lock_key, "user_id": user_id, "key": key}
     if connection.dialect.name != "postgresql":
-        return True
-    return bool(await connection.scalar(_ADVISORY_LOCK, {"key": key}))
-
-
-async def get_idempotency_record(session: AsyncSession, user_id: uuid.UUID, key: str) -> Any:
-    """The stored answer for (user, key): `fingerprint, status_code, response_body,
-    created_at`, or None."""
-    connection = await session.connection()
-    result = await connection.execute(_IDEMPOTENCY_RECORD, {"user_id": user_id, "key": key})
-    return result.one_or_none()
+        return True, (await connection.execute(_IDEMPOTENCY_RECORD, params)).one_or_none()
+    row = (await connection.execute(_LOCK_AND_FIND, params)).one()
+    if not row.locked or row.fingerprint is None:
+        return bool(row.locked), None
+    return True, row
 
 
 async def delete_idempotency_record(session: AsyncSession, user_id: uuid.UUID, key: str) -> None:

@@ -210,12 +210,11 @@ async def place_order(
     fingerprint = None
     if idempotency_key is not None:
         fingerprint = request_fingerprint(data)
-        locked = await repository.try_advisory_lock(
-            session, idempotency_lock_id(user_id, idempotency_key)
+        locked, record = await repository.lock_and_find_idempotency_record(
+            session, idempotency_lock_id(user_id, idempotency_key), user_id, idempotency_key
         )
         if not locked:
             raise _in_progress()
-        record = await repository.get_idempotency_record(session, user_id, idempotency_key)
         if record is not None and record.created_at < utcnow() - IDEMPOTENCY_TTL:
             await repository.delete_idempotency_record(session, user_id, idempotency_key)
             record = None
