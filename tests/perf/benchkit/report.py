@@ -117,7 +117,8 @@ class Report:
                 rows.append((scenario.name, scenario.title))
             if scenario.kind in ("storm", "attack"):
                 storm, key = storm_of(scenario)
-                rows.append((key, f"{storm.title} beside it, {logins}"))
+                beside = "it" if scenario.kind == "storm" else ATTACKED[scenario.name]
+                rows.append((key, f"{storm.title} beside {beside}, {logins}"))
         return rows
 
     def _cells(self, name: str, server: str) -> list[str]:
