@@ -136,6 +136,18 @@ async def test_a_matching_if_none_match_answers_304_without_a_body(
         assert_not_modified(response, etag)
 
 
+async def test_head_carries_the_tag_and_answers_304_too(
+    client: AsyncClient, make_product: ProductFactory
+) -> None:
+    await make_product()
+    etag = (await get(client, PRODUCTS)).headers["etag"]
+    head = await client.head(PRODUCTS, headers=IDENTITY)
+    assert head.status_code == 200
+    assert head.headers["etag"] == etag
+    response = await client.head(PRODUCTS, headers={**IDENTITY, "If-None-Match": etag})
+    assert_not_modified(response, etag)
+
+
 @pytest.mark.parametrize(
     "if_none_match", ['"nope"', 'W/"nope", "nada"', "{bare}", "not a tag", '"{bare}x"']
 )

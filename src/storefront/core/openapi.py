@@ -103,7 +103,7 @@ def _implied_statuses(path: str, operation: dict[str, Any]) -> list[str]:
 def _document_errors(path: str, operation: dict[str, Any], components: dict[str, Any]) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
     for status in _implied_statuses(path, operation):
-        responses.setdefault(status, {})
+        responses.setdefault(status, {"description": _DESCRIPTIONS[status]})
     for status, response in responses.items():
         if not (status.isdigit() and int(status) >= 400):
             continue
