@@ -30,6 +30,8 @@ from storefront.products.schemas import (
 router = APIRouter(tags=["products"])
 admin_router = APIRouter(tags=["admin"])
 
+ProductPage = Page[ProductRead]  # subscripted once: the tag of every page names its schema
+
 SearchQuery = Annotated[
     str | None,
     Query(
@@ -47,7 +49,7 @@ InStockQuery = Annotated[
 # --------------------------------------------------------------------------- public
 
 
-@router.get("", response_model=Page[ProductRead], responses=cacheable_responses())
+@router.get("", response_model=ProductPage, responses=cacheable_responses())
 async def search(
     request: Request,
     response: Response,
@@ -65,7 +67,7 @@ async def search(
         q=q, min_price_cents=min_price_cents, max_price_cents=max_price_cents, in_stock=in_stock
     )
     found = await service.list_active_products(session, filters, page)
-    etag = rows_etag(Page[ProductRead], found.items, found.next_cursor)
+    etag = rows_etag(ProductPage, found.items, found.next_cursor)
     if (not_modified := cached_or_not_modified(request, response, etag)) is not None:
         return not_modified
     return page_of(ProductRead, found)
