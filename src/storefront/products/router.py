@@ -59,7 +59,7 @@ async def search(
     min_price_cents: PriceQuery = None,
     max_price_cents: PriceQuery = None,
     in_stock: InStockQuery = None,
-    _if_none_match: IfNoneMatchHeader = None,  # read with the request's other headers
+    _if_none_match: IfNoneMatchHeader = None,  # for the document; every line is read below
 ) -> Page[ProductRead] | Response:
     """Active products, newest first. Cacheable: `ETag`, and 304 for a matching
     `If-None-Match`."""
@@ -83,7 +83,7 @@ async def get(
     request: Request,
     response: Response,
     session: SessionDep,
-    _if_none_match: IfNoneMatchHeader = None,  # read with the request's other headers
+    _if_none_match: IfNoneMatchHeader = None,  # for the document; every line is read below
 ) -> ProductRead | Response:
     """An active product (an inactive one is a 404). Cacheable: `ETag`, and 304 for a
     matching `If-None-Match`."""
