@@ -178,9 +178,27 @@ def test_a_status_with_several_kinds_lists_each(document: dict[str, Any]) -> Non
     assert [kind["$ref"] for kind in conflict["anyOf"]] == [
         REF_PREFIX + "InsufficientStockError",
         REF_PREFIX + "IdempotencyInProgressError",
+        REF_PREFIX + "ConflictError",
     ]
     cancel = response_schema(document, "/api/v1/orders/{order_id}/cancel", "post", 409)
-    assert cancel == {"$ref": REF_PREFIX + "InvalidTransitionError"}
+    assert [kind["$ref"] for kind in cancel["anyOf"]] == [
+        REF_PREFIX + "InvalidTransitionError",
+        REF_PREFIX + "ConflictError",
+    ]
+
+
+def test_every_write_documents_the_retryable_conflict(document: dict[str, Any]) -> None:
+    """A transaction the database undid (deadlock, serialisation failure) is a 409 `CONFLICT`
+    with `Retry-After`, on any route that writes."""
+    writes = [op for op in operations(document) if op[0].startswith("/api/") and op[1] != "get"]
+    assert len(writes) > 20
+    for path, method, operation in writes:
+        schema = response_schema(document, path, method, 409)
+        kinds = [kind["$ref"] for kind in schema.get("anyOf", [schema])]
+        assert REF_PREFIX + "ConflictError" in kinds, (path, method)
+        assert "Retry-After" in operation["responses"]["409"]["headers"]
+    reads = [op for op in operations(document) if op[1] == "get"]
+    assert all("409" not in operation["responses"] for _, _, operation in reads)
 
 
 def test_accepted_answers_have_a_documented_body(document: dict[str, Any]) -> None:

@@ -132,7 +132,8 @@ class ConflictBody(ErrorBody):
 
 
 class ConflictError(ErrorEnvelope[ConflictBody]):
-    """The request conflicts with the current state."""
+    """The request conflicts with the current state; or a concurrent request won (the
+    database undid this one, nothing was written): retry after `Retry-After` seconds."""
 
     http_status = 409
 

@@ -33,6 +33,13 @@ _HEADERS = {
             "schema": {"type": "string", "examples": ["Bearer"]},
         }
     },
+    "409": {
+        "Retry-After": {
+            "description": "With `CONFLICT` from a concurrent request (the database undid this "
+            "one): seconds to wait before retrying.",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
     "429": {
         "Retry-After": {
             "description": "Seconds to wait before retrying.",
@@ -87,22 +94,41 @@ def _component_ref(kind: ErrorKind, components: dict[str, Any]) -> dict[str, str
     return {"$ref": _REF_TEMPLATE.format(model=kind.__name__)}
 
 
-def _implied_statuses(path: str, operation: dict[str, Any]) -> list[str]:
+def _writes(path: str, method: str) -> bool:
+    return path.startswith("/api/") and method != "get"
+
+
+def _implied_statuses(path: str, method: str, operation: dict[str, Any]) -> list[str]:
     """Errors every route of its sort can answer, whatever it declares."""
     statuses = ["500"]
     if path.startswith("/api/"):
         statuses += ["429", "503"]
         if operation.get("parameters") or operation.get("requestBody"):
             statuses.append("422")
+    if _writes(path, method):
+        statuses.append("409")  # a transaction the database undid (deadlock, serialisation)
     if operation.get("requestBody"):
         # 400: a body that cannot be parsed; 408: a body that trickles in too slowly
         statuses += ["400", "408", "413", "415"]
     return statuses
 
 
-def _document_errors(path: str, operation: dict[str, Any], components: dict[str, Any]) -> None:
+def _with_kind(media: dict[str, Any], ref: dict[str, str]) -> None:
+    """Add one more kind to the kinds a response already documents."""
+    schema = media["schema"]
+    if schema == ref or ref in schema.get("anyOf", ()):
+        return
+    if "anyOf" in schema:
+        schema["anyOf"].append(ref)
+    else:
+        media["schema"] = {"anyOf": [schema, ref]}
+
+
+def _document_errors(
+    path: str, method: str, operation: dict[str, Any], components: dict[str, Any]
+) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
-    for status in _implied_statuses(path, operation):
+    for status in _implied_statuses(path, method, operation):
         responses.setdefault(status, {"description": _DESCRIPTIONS[status]})
     for status, response in responses.items():
         if not (status.isdigit() and int(status) >= 400):
@@ -112,6 +138,8 @@ def _document_errors(path: str, operation: dict[str, Any], components: dict[str,
             kind = PLAIN_ERRORS[int(status)]
             response["content"] = {"application/json": {"schema": _component_ref(kind, components)}}
             response["description"] = _DESCRIPTIONS[status]
+        elif status == "409" and _writes(path, method):
+            _with_kind(media, _component_ref(PLAIN_ERRORS[409], components))
         if status in _HEADERS:
             response.setdefault("headers", {}).update(_HEADERS[status])
     operation["responses"] = dict(sorted(responses.items()))
@@ -187,8 +215,8 @@ def install_openapi(app: FastAPI) -> None:
         )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for path, operations in schema.get("paths", {}).items():
-            for operation in operations.values():
-                _document_errors(path, operation, components)
+            for method, operation in operations.items():
+                _document_errors(path, method, operation, components)
         # FastAPI's own 422 schema is replaced by the envelope.
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
