@@ -15,6 +15,7 @@ from storefront.core.config import Environment, Settings, get_settings
 from storefront.core.database import create_database
 from storefront.core.email import build_email_sender
 from storefront.core.errors import install_error_handlers
+from storefront.core.http_cache import EncodedETagMiddleware
 from storefront.core.input_guards import guard_request_input
 from storefront.core.logging import configure_logging
 from storefront.core.middleware import (
@@ -35,8 +36,20 @@ from storefront.users.router import admin_router as users_admin_router
 from storefront.users.router import router as users_router
 
 API_PREFIX = "/api/v1"
-CORS_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"]
-EXPOSED_HEADERS = ["X-Request-ID", "Retry-After", "Idempotent-Replayed", "WWW-Authenticate"]
+CORS_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "Idempotency-Key",
+    "X-Request-ID",
+    "If-None-Match",
+]
+EXPOSED_HEADERS = [
+    "X-Request-ID",
+    "Retry-After",
+    "Idempotent-Replayed",
+    "WWW-Authenticate",
+    "ETag",
+]
 
 
 def api_router() -> APIRouter:
@@ -108,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         timeout_seconds=settings.body_timeout_seconds,
     )
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(EncodedETagMiddleware)  # just outside compression
     app.add_middleware(
         EnvelopeCORSMiddleware,
         allow_origins=settings.cors_origins,

@@ -16,6 +16,10 @@ from storefront.orders.models import OrderStatus
 from storefront.orders.schemas import (
     IDEMPOTENCY_KEY_MAX_LENGTH,
     IDEMPOTENCY_KEY_PATTERN,
+    IdempotencyInProgressError,
+    IdempotencyKeyMismatchError,
+    InsufficientStockError,
+    InvalidTransitionError,
     OrderCreate,
     OrderRead,
     OrderStatusChange,
@@ -57,9 +61,18 @@ _CREATED: dict[int | str, dict[str, Any]] = {
     "",
     response_model=OrderRead,
     status_code=status.HTTP_201_CREATED,
-    responses={**_CREATED, **error_responses(401, 409, 422)},
+    responses={
+        **_CREATED,
+        **error_responses(
+            401,
+            InsufficientStockError,
+            IdempotencyInProgressError,
+            422,
+            IdempotencyKeyMismatchError,
+        ),
+    },
 )
-async def create_order(
+async def place(
     data: OrderCreate,
     user: CurrentUser,
     session: SessionDep,
@@ -77,7 +90,7 @@ async def create_order(
 
 
 @router.get("", response_model=Page[OrderRead], responses=error_responses(401))
-async def list_orders(
+async def list_mine(
     user: CurrentUser, session: SessionDep, page: PageParamsDep, status: StatusQuery = None
 ) -> Page[OrderRead]:
     """The caller's orders, newest first."""
@@ -87,15 +100,17 @@ async def list_orders(
 
 
 @router.get("/{order_id}", response_model=OrderRead, responses=error_responses(401, 404))
-async def get_order(order_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> OrderRead:
+async def get_mine(order_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> OrderRead:
     """One of the caller's orders (anyone else's is a 404)."""
     return OrderRead.model_validate(await service.get_order(session, order_id, user_id=user.id))
 
 
 @router.post(
-    "/{order_id}/cancel", response_model=OrderRead, responses=error_responses(401, 404, 409)
+    "/{order_id}/cancel",
+    response_model=OrderRead,
+    responses=error_responses(401, 404, InvalidTransitionError),
 )
-async def cancel_order(order_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> OrderRead:
+async def cancel(order_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> OrderRead:
     """Cancel the caller's order while it is pending or paid; the stock goes back."""
     return OrderRead.model_validate(await service.cancel_order(session, order_id, user.id))
 
@@ -104,7 +119,7 @@ async def cancel_order(order_id: uuid.UUID, user: CurrentUser, session: SessionD
 
 
 @admin_router.get("", response_model=Page[OrderRead], responses=error_responses(401, 403))
-async def list_orders_admin(
+async def list_orders(
     _admin: AdminUser,
     session: SessionDep,
     page: PageParamsDep,
@@ -118,7 +133,7 @@ async def list_orders_admin(
 
 
 @admin_router.get("/{order_id}", response_model=OrderRead, responses=error_responses(401, 403, 404))
-async def get_order_admin(order_id: uuid.UUID, _admin: AdminUser, session: SessionDep) -> OrderRead:
+async def get_order(order_id: uuid.UUID, _admin: AdminUser, session: SessionDep) -> OrderRead:
     """Any order."""
     return OrderRead.model_validate(await service.get_order(session, order_id))
 
@@ -126,7 +141,7 @@ async def get_order_admin(order_id: uuid.UUID, _admin: AdminUser, session: Sessi
 @admin_router.post(
     "/{order_id}/status",
     response_model=OrderRead,
-    responses=error_responses(401, 403, 404, 409),
+    responses=error_responses(401, 403, 404, InvalidTransitionError),
 )
 async def set_order_status(
     order_id: uuid.UUID, data: OrderStatusChange, admin: AdminUser, session: SessionDep

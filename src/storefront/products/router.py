@@ -5,10 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from storefront.auth.dependencies import AdminUser
 from storefront.core.database import SessionDep
+from storefront.core.http_cache import (
+    IfNoneMatchHeader,
+    cacheable_responses,
+    cached_or_not_modified,
+    rows_etag,
+)
 from storefront.core.openapi import error_responses
 from storefront.core.pagination import Page, PageParamsDep, page_of
 from storefront.products import service
@@ -18,10 +24,13 @@ from storefront.products.schemas import (
     ProductCreate,
     ProductRead,
     ProductUpdate,
+    SkuTakenError,
 )
 
 router = APIRouter(tags=["products"])
 admin_router = APIRouter(tags=["admin"])
+
+ProductPage = Page[ProductRead]  # subscripted once: the tag of every page names its schema
 
 SearchQuery = Annotated[
     str | None,
@@ -40,26 +49,49 @@ InStockQuery = Annotated[
 # --------------------------------------------------------------------------- public
 
 
-@router.get("", response_model=Page[ProductRead])
-async def list_products(
+@router.get("", response_model=ProductPage, responses=cacheable_responses())
+async def search(
+    request: Request,
+    response: Response,
     session: SessionDep,
     page: PageParamsDep,
     q: SearchQuery = None,
     min_price_cents: PriceQuery = None,
     max_price_cents: PriceQuery = None,
     in_stock: InStockQuery = None,
-) -> Page[ProductRead]:
-    """Active products, newest first."""
+    _if_none_match: IfNoneMatchHeader = None,  # for the document; every line is read below
+) -> Page[ProductRead] | Response:
+    """Active products, newest first. Cacheable: `ETag`, and 304 for a matching
+    `If-None-Match`."""
     filters = ProductFilters(
         q=q, min_price_cents=min_price_cents, max_price_cents=max_price_cents, in_stock=in_stock
     )
-    return page_of(ProductRead, await service.list_active_products(session, filters, page))
+    found = await service.list_active_products(session, filters, page)
+    etag = rows_etag(ProductPage, found.items, found.next_cursor)
+    if (not_modified := cached_or_not_modified(request, response, etag)) is not None:
+        return not_modified
+    return page_of(ProductRead, found)
 
 
-@router.get("/{product_id}", response_model=ProductRead, responses=error_responses(404))
-async def get_product(product_id: uuid.UUID, session: SessionDep) -> ProductRead:
-    """An active product (an inactive one is a 404)."""
-    return ProductRead.model_validate(await service.get_active_product(session, product_id))
+@router.get(
+    "/{product_id}",
+    response_model=ProductRead,
+    responses={**cacheable_responses(), **error_responses(404)},
+)
+async def get(
+    product_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    _if_none_match: IfNoneMatchHeader = None,  # for the document; every line is read below
+) -> ProductRead | Response:
+    """An active product (an inactive one is a 404). Cacheable: `ETag`, and 304 for a
+    matching `If-None-Match`."""
+    product = await service.get_active_product(session, product_id)
+    etag = rows_etag(ProductRead, [product])
+    if (not_modified := cached_or_not_modified(request, response, etag)) is not None:
+        return not_modified
+    return ProductRead.model_validate(product)
 
 
 # --------------------------------------------------------------------------- admin
@@ -68,7 +100,7 @@ _ADMIN_ERRORS = (401, 403)
 
 
 @admin_router.get("", response_model=Page[ProductRead], responses=error_responses(*_ADMIN_ERRORS))
-async def list_products_admin(
+async def list_products(
     _admin: AdminUser,
     session: SessionDep,
     page: PageParamsDep,
@@ -93,7 +125,7 @@ async def list_products_admin(
     "",
     response_model=ProductRead,
     status_code=status.HTTP_201_CREATED,
-    responses=error_responses(*_ADMIN_ERRORS, 409),
+    responses=error_responses(*_ADMIN_ERRORS, SkuTakenError),
 )
 async def create_product(
     data: ProductCreate, _admin: AdminUser, session: SessionDep
@@ -105,7 +137,7 @@ async def create_product(
 @admin_router.patch(
     "/{product_id}",
     response_model=ProductRead,
-    responses=error_responses(*_ADMIN_ERRORS, 404, 409),
+    responses=error_responses(*_ADMIN_ERRORS, 404, SkuTakenError),
 )
 async def update_product(
     product_id: uuid.UUID, data: ProductUpdate, _admin: AdminUser, session: SessionDep
@@ -120,6 +152,6 @@ async def update_product(
     response_class=Response,
     responses=error_responses(*_ADMIN_ERRORS, 404),
 )
-async def delete_product(product_id: uuid.UUID, _admin: AdminUser, session: SessionDep) -> None:
+async def deactivate_product(product_id: uuid.UUID, _admin: AdminUser, session: SessionDep) -> None:
     """Deactivate the product (it stays in order history and in the admin list)."""
     await service.deactivate_product(session, product_id)
