@@ -77,6 +77,8 @@ def running_server(
         "STOREFRONT_BCRYPT_ROUNDS": "4",
         "STOREFRONT_EMAIL_BACKEND": "memory",
         "STOREFRONT_LOG_FORMAT": "json",
+        # Hashing slots of this server's own: not shared with other servers on the machine.
+        "STOREFRONT_PASSWORD_HASHING_LOCK_DIR": str(tmp_path / "hashing-slots"),
         **(env or {}),
     }
     log_path = tmp_path / f"server-{port}.log"

@@ -205,7 +205,7 @@ def fuzzing_config(wfc_path: Path, seeded: dict[str, list[str]]) -> schemathesis
                     # API.md §7: an order naming an unknown or inactive product, the same product
                     # twice, or products in different currencies is a 422. Each is a schema-valid
                     # body (JSON Schema cannot say which ids exist), so this check must allow it.
-                    "include-operation-id": "orders-create_order",
+                    "include-operation-id": "orders-place",
                     "checks": {
                         "positive_data_acceptance": {
                             "expected-statuses": ["2xx", "401", "403", "404", "409", "422"]

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import json
 import os
+import secrets
 import signal
 import sys
 from collections.abc import Sequence
+
+from pydantic import SecretStr
 
 from storefront.core.config import Settings, load_settings_or_exit
 from storefront.core.logging import configure_logging
@@ -83,11 +87,31 @@ def _seed_demo(settings: Settings, _args: argparse.Namespace) -> int:
     return asyncio.run(seed_demo(settings))
 
 
-def _openapi(settings: Settings, _args: argparse.Namespace) -> int:
+def openapi_json(settings: Settings) -> str:
+    """The OpenAPI document as `storefront openapi` prints it (and `openapi.json` holds it).
+
+    It describes the code, not a deployment: docs and metrics are switched on whatever the
+    settings say. The app it is read from gets a throwaway signing key and an in-memory
+    database that it never opens, so that a read-only command needs no key and writes nothing
+    (no `var/secret_key`, no `var/` folder). Anything logged while the app is built goes to
+    stderr: stdout carries the document alone."""
     from storefront.main import create_app
 
-    app = create_app(settings.model_copy(update={"docs_enabled": True}))
-    print(json.dumps(app.openapi(), indent=2))
+    document_settings = settings.model_copy(
+        update={
+            "docs_enabled": True,
+            "metrics_enabled": True,
+            "secret_key": SecretStr(secrets.token_urlsafe(48)),
+            "database_url": "sqlite+aiosqlite://",
+        }
+    )
+    with contextlib.redirect_stdout(sys.stderr):
+        document = create_app(document_settings).openapi()
+    return json.dumps(document, indent=2) + "\n"
+
+
+def _openapi(settings: Settings, _args: argparse.Namespace) -> int:
+    sys.stdout.write(openapi_json(settings))
     return 0
 
 

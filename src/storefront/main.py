@@ -28,8 +28,20 @@ from storefront.users.router import admin_router as users_admin_router
 from storefront.users.router import router as users_router
 
 API_PREFIX = "/api/v1"
-CORS_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"]
-EXPOSED_HEADERS = ["X-Request-ID", "Retry-After", "Idempotent-Replayed", "WWW-Authenticate"]
+CORS_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "Idempotency-Key",
+    "X-Request-ID",
+    "If-None-Match",
+]
+EXPOSED_HEADERS = [
+    "X-Request-ID",
+    "Retry-After",
+    "Idempotent-Replayed",
+    "WWW-Authenticate",
+    "ETag",
+]
 
 
 def api_router() -> APIRouter:

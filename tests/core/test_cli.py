@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 
-from storefront.cli import main
-from storefront.core.config import get_settings
+from storefront.cli import main, openapi_json
+from storefront.core.config import Settings, get_settings
 
 
 def run_cli(
@@ -42,6 +43,49 @@ def test_openapi_prints_the_document(
     document = json.loads(capsys.readouterr().out)
     assert document["info"]["title"] == "Storefront API"
     assert document["paths"]["/health/live"]["get"]["operationId"] == "health-live"
+
+
+def test_openapi_on_an_empty_directory_prints_json_alone_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    """A fresh clone with no settings at all: `storefront openapi > openapi.json` must give a
+    JSON file, and a read-only command needs no signing key and leaves no file behind."""
+    result = run_cli("openapi", env={}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["info"]["title"] == "Storefront API"
+    assert "/api/v1/products" in document["paths"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_openapi_sends_log_lines_to_stderr(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever logs while the app is built (structlog or the standard library) goes to
+    stderr, never into the document."""
+    import logging
+
+    import storefront.main
+    from storefront.core.logging import get_logger
+
+    real_create_app = storefront.main.create_app
+
+    def create_app_that_logs(settings: Settings) -> FastAPI:
+        app = real_create_app(settings)
+        get_logger("storefront.test").warning("structlog_line_while_building")
+        logging.getLogger("storefront.test").warning("stdlib_line_while_building")
+        return app
+
+    monkeypatch.setattr(storefront.main, "create_app", create_app_that_logs)
+    settings = Settings(_env_file=None, environment="test", secret_key=None)  # type: ignore[call-arg]
+
+    printed = openapi_json(settings)
+
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "structlog_line_while_building" in captured.err
+    assert "stdlib_line_while_building" in captured.err
+    assert json.loads(printed)["openapi"].startswith("3.")
 
 
 def test_bad_setting_is_one_line_and_exit_2(tmp_path: Path) -> None:

@@ -13,6 +13,8 @@ from storefront.auth.dependencies import (
     CurrentUser,
 )
 from storefront.auth.schemas import (
+    Accepted,
+    EmailTakenError,
     LoginRequest,
     PasswordChange,
     PasswordForgot,
@@ -25,6 +27,7 @@ from storefront.auth.schemas import (
 )
 from storefront.core.database import SessionDep
 from storefront.core.email import OutboxDep
+from storefront.core.error_schemas import InvalidTokenError, WrongPasswordError
 from storefront.core.openapi import error_responses
 from storefront.core.rate_limit import limit_password_check, limit_per_ip, limit_per_key
 from storefront.users.schemas import UserRead
@@ -40,7 +43,7 @@ _ACCEPTED = status.HTTP_202_ACCEPTED
     response_model=UserRead,
     status_code=status.HTTP_201_CREATED,
     dependencies=[Depends(limit_per_ip("register"))],
-    responses=error_responses(409),
+    responses=error_responses(EmailTakenError),
 )
 async def register(
     data: RegisterRequest, session: SessionDep, auth: AuthServiceDep, outbox: OutboxDep
@@ -100,7 +103,11 @@ async def logout_all(user: CurrentUser, session: SessionDep, auth: AuthServiceDe
     await auth.logout_all(session, user.id)
 
 
-@router.post("/password/change", status_code=_NO_CONTENT, responses=error_responses(401, 403, 409))
+@router.post(
+    "/password/change",
+    status_code=_NO_CONTENT,
+    responses=error_responses(401, WrongPasswordError, 409),
+)
 async def change_password(
     data: PasswordChange,
     request: Request,
@@ -118,6 +125,7 @@ async def change_password(
 @router.post(
     "/password/forgot",
     status_code=_ACCEPTED,
+    response_model=Accepted,
     dependencies=[Depends(limit_per_ip("password_forgot"))],
 )
 async def forgot_password(
@@ -126,14 +134,19 @@ async def forgot_password(
     session: SessionDep,
     auth: AuthServiceDep,
     outbox: OutboxDep,
-) -> None:
+) -> Accepted:
     """202 whether or not an account has this address (then a reset link, valid 30 minutes,
     is e-mailed). A few mails an hour per address at most, whether it exists or not."""
     await limit_per_key(request, "account_mail", data.email)
     await auth.forgot_password(session, data.email, outbox)
+    return Accepted()
 
 
-@router.post("/password/reset", status_code=_NO_CONTENT, responses=error_responses(400))
+@router.post(
+    "/password/reset",
+    status_code=_NO_CONTENT,
+    responses=error_responses(400, InvalidTokenError),
+)
 async def reset_password(
     data: PasswordReset, session: SessionDep, auth: AuthServiceDep, outbox: OutboxDep
 ) -> None:
@@ -141,21 +154,27 @@ async def reset_password(
     await auth.reset_password(session, data, outbox)
 
 
-@router.post("/verify/request", status_code=_ACCEPTED, responses=error_responses(401))
+@router.post(
+    "/verify/request",
+    status_code=_ACCEPTED,
+    response_model=Accepted,
+    responses=error_responses(401),
+)
 async def request_verification(
     request: Request,
     user: CurrentUser,
     session: SessionDep,
     auth: AuthServiceDep,
     outbox: OutboxDep,
-) -> None:
+) -> Accepted:
     """E-mail a verification link (nothing is sent when the address is already verified);
     a few an hour per account at most."""
     await limit_per_key(request, "account_mail", user.email)
     await auth.request_verification(session, user.id, outbox)
+    return Accepted()
 
 
-@router.post("/verify", response_model=UserRead, responses=error_responses(400))
+@router.post("/verify", response_model=UserRead, responses=error_responses(400, InvalidTokenError))
 async def verify_email(data: VerifyEmail, session: SessionDep, auth: AuthServiceDep) -> UserRead:
     """Confirm an e-mail address with the e-mailed token."""
     return UserRead.model_validate(await auth.verify_email(session, data.token))

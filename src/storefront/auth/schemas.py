@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from storefront.core.error_schemas import ErrorBody, ErrorEnvelope, NoDetails
 from storefront.users.schemas import CurrentPassword, Email, EmailLookup, FullName, NewPassword
 
 # Opaque tokens are 43 URL-safe characters; the bound only keeps garbage short.
@@ -43,6 +44,9 @@ class TokenForm(BaseModel):
 
 
 class TokenPair(BaseModel):
+    # The document marks `token_type` required: it is always sent, default or not.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
     access_token: str
     refresh_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth2 token type
@@ -79,3 +83,25 @@ class VerifyEmail(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     token: OpaqueToken
+
+
+class Accepted(BaseModel):
+    """A 202: the request was taken; what it causes (a mail) happens later, or not at all."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    status: Literal["accepted"] = "accepted"
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class EmailTakenBody(ErrorBody):
+    code: Literal["EMAIL_TAKEN"]
+    details: NoDetails
+
+
+class EmailTakenError(ErrorEnvelope[EmailTakenBody]):
+    """An account with this e-mail address exists (addresses compare case-insensitively)."""
+
+    http_status = 409

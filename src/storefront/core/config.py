@@ -127,6 +127,10 @@ class Settings(BaseSettings):
     metrics_enabled: bool = True
     graceful_shutdown_seconds: int = Field(default=20, ge=1, le=600)
 
+    # HTTP caching of the public catalogue (`GET /products`, `GET /products/{id}`)
+    catalogue_max_age_seconds: int = Field(default=30, ge=0, le=86_400)
+    catalogue_stale_while_revalidate_seconds: int = Field(default=30, ge=0, le=86_400)
+
     # Rate limits (`limits` syntax)
     rate_limit_enabled: bool = True
     rate_limit_storage_uri: str = "memory://"

@@ -7,8 +7,9 @@ of five: each pure-ASGI layer costs a call, a closure and a pass over the header
 and on a health check these layers cost as much as the framework itself.
 
 It calls the units that define the rules rather than copying them: the client-IP resolver,
-the host check, Starlette's GZip and our envelope CORS (engaged only when the request asks
-for them: an `Accept-Encoding` with gzip, an `Origin`), and the HEAD-as-GET step.
+the host check, Starlette's GZip with the compressed representation's own ETag, our envelope
+CORS (those engaged only when the request asks for them: an `Accept-Encoding` with gzip, an
+`Origin`), and the HEAD-as-GET step.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from storefront.core.config import Settings
 from storefront.core.errors import error_response
+from storefront.core.http_cache import EncodedETagMiddleware
 from storefront.core.logging import BoundOnce, get_logger
 from storefront.core.metrics import Metrics
 from storefront.core.middleware import (
@@ -256,7 +258,8 @@ class EdgeMiddleware:
         if app is None:
             app = HeadAsGetMiddleware(self.app) if head else self.app
             if gzip:
-                app = GZipMiddleware(app, minimum_size=GZIP_MINIMUM_BYTES)
+                # A compressed body gets an ETag of its own, just outside the compression.
+                app = EncodedETagMiddleware(GZipMiddleware(app, minimum_size=GZIP_MINIMUM_BYTES))
             if cors:
                 app = EnvelopeCORSMiddleware(app, **self.config.cors)
             self._chains[key] = app

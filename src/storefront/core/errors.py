@@ -2,7 +2,8 @@
 
 Services raise `AppError` subclasses and know nothing of HTTP; these handlers turn them,
 FastAPI's validation errors, Starlette's HTTP errors, rate limits and database outages into
-`{"error": {"code", "message", "details", "request_id"}}`.
+`{"error": {"code", "message", "details", "request_id"}}`. What the OpenAPI document says of
+each kind of error is in `core/error_schemas.py`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -24,22 +24,6 @@ from starlette.routing import Match
 from storefront.core.logging import get_logger
 
 logger = get_logger("storefront.errors")
-
-
-# --------------------------------------------------------------------------- schema
-
-
-class ErrorBody(BaseModel):
-    code: str = Field(examples=["NOT_FOUND"])
-    message: str = Field(examples=["Order not found"])
-    details: dict[str, Any] = Field(default_factory=dict)
-    request_id: str | None = Field(default=None, examples=["6f1c2d0e9b8a4f1e"])
-
-
-class ErrorEnvelope(BaseModel):
-    """Every non-2xx response has this shape."""
-
-    error: ErrorBody
 
 
 # --------------------------------------------------------------------------- exceptions

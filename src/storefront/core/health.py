@@ -8,12 +8,13 @@ from typing import Literal
 import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import text
 
 from storefront.core.config import Settings
 from storefront.core.database import Database
-from storefront.core.errors import ErrorEnvelope, error_payload
+from storefront.core.error_schemas import ErrorBody, ErrorEnvelope
+from storefront.core.errors import error_payload
 from storefront.core.logging import get_logger
 from storefront.core.migrations import head_revisions
 
@@ -25,17 +26,37 @@ CheckState = Literal["ok", "unavailable", "behind", "unknown"]
 
 
 class LiveStatus(BaseModel):
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
     status: Literal["ok"] = "ok"
+
+
+class ReadinessChecks(BaseModel):
+    database: CheckState
+    migrations: CheckState
 
 
 class ReadyStatus(BaseModel):
     status: Literal["ok", "unavailable"]
-    checks: dict[str, CheckState]
+    checks: ReadinessChecks
 
 
-class NotReady(ErrorEnvelope):
+class NotReadyDetails(BaseModel):
+    checks: ReadinessChecks
+
+
+class NotReadyBody(ErrorBody):
+    code: Literal["SERVICE_UNAVAILABLE"]
+    details: NotReadyDetails
+
+
+class NotReady(ErrorEnvelope[NotReadyBody]):
+    """The probe's answer and the error envelope in one object."""
+
+    http_status = 503
+
     status: Literal["unavailable"]
-    checks: dict[str, CheckState]
+    checks: ReadinessChecks
 
 
 _LIVE = LiveStatus().model_dump_json().encode()
@@ -73,7 +94,7 @@ async def ready(request: Request) -> ReadyStatus | JSONResponse:
         if current != heads:
             checks["migrations"] = "behind"
     if all(state == "ok" for state in checks.values()):
-        return ReadyStatus(status="ok", checks=checks)
+        return ReadyStatus(status="ok", checks=ReadinessChecks.model_validate(checks))
     message = (
         "The database is unavailable"
         if checks["database"] != "ok"

@@ -67,9 +67,11 @@ router = APIRouter(tags=["metrics"])
 
 
 @router.get(
-    "/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}}
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
 )
-async def metrics(request: Request) -> Response:
+async def scrape(request: Request) -> Response:
     """Prometheus text exposition."""
     collected: Metrics = request.app.state.metrics
     return Response(collected.render(), media_type=CONTENT_TYPE_LATEST)

@@ -1,15 +1,16 @@
-"""OpenAPI shaping: `<tag>-<function_name>` operation ids, and the error envelope documented as
-the body of every error status."""
+"""OpenAPI shaping: `<tag>-<function_name>` operation ids; every error status documented with
+the kinds of error envelope it carries (`core/error_schemas.py`); responses in status order; and
+request strings that refuse NUL as the input guard does."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Union
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from storefront.core.errors import ErrorEnvelope
+from storefront.core.error_schemas import PLAIN_ERRORS, ErrorKind
 
 _DESCRIPTIONS = {
     "400": "Bad request (e.g. a body that cannot be parsed)",
@@ -23,10 +24,38 @@ _DESCRIPTIONS = {
     "422": "Validation error",
     "429": "Rate limited (see Retry-After)",
     "500": "Internal error",
-    "503": "Service unavailable (database unreachable)",
+    "503": "Service unavailable (see Retry-After)",
 }
-_ENVELOPE_REF = "#/components/schemas/ErrorEnvelope"
+_HEADERS = {
+    "401": {
+        "WWW-Authenticate": {
+            "description": "Always `Bearer`.",
+            "schema": {"type": "string", "examples": ["Bearer"]},
+        }
+    },
+    "409": {
+        "Retry-After": {
+            "description": "With `CONFLICT` from a concurrent request (the database undid this "
+            "one): seconds to wait before retrying.",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+    "429": {
+        "Retry-After": {
+            "description": "Seconds to wait before retrying.",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+    "503": {
+        "Retry-After": {
+            "description": "Seconds to wait before retrying.",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+}
+_REF_TEMPLATE = "#/components/schemas/{model}"
 _SCHEMA_REF_PREFIX = "#/components/schemas/"
+_FASTAPI_422_REF = {"$ref": "#/components/schemas/HTTPValidationError"}
 # What `core/input_guards.py` enforces: no NUL character in a query or a JSON body.
 _NO_NUL_PATTERN = r"^[^\x00]*$"
 _FORMATS_WITHOUT_NUL = {"uuid", "date-time", "date", "time", "duration", "email", "uri"}
@@ -37,16 +66,83 @@ def operation_id(route: APIRoute) -> str:
     return f"{tag}-{route.name}"
 
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """`responses=` for a route: the given error statuses, each with the envelope."""
+def error_responses(*errors: int | ErrorKind) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: each error status with the kinds of error it answers. A
+    number stands for the plain kind of that status (`404`: `NotFoundError`); a kind names
+    itself (`WrongPasswordError`: a 403). Several kinds of one status are documented as
+    `anyOf`, which a generated client types as a union to narrow on `error.code`."""
+    kinds: dict[int, list[ErrorKind]] = {}
+    for error in errors:
+        kind = PLAIN_ERRORS[error] if isinstance(error, int) else error
+        kinds.setdefault(kind.http_status, []).append(kind)
     return {
-        status: {"model": ErrorEnvelope, "description": _DESCRIPTIONS.get(str(status), "Error")}
-        for status in statuses
+        status: {"model": _any_of(group), "description": _DESCRIPTIONS[str(status)]}
+        for status, group in kinds.items()
     }
 
 
-def _envelope_content() -> dict[str, Any]:
-    return {"application/json": {"schema": {"$ref": _ENVELOPE_REF}}}
+def _any_of(kinds: list[ErrorKind]) -> Any:
+    return kinds[0] if len(kinds) == 1 else Union[tuple(kinds)]  # noqa: UP007 - built at run time
+
+
+def _component_ref(kind: ErrorKind, components: dict[str, Any]) -> dict[str, str]:
+    """A `$ref` to the kind's schema, which is added (with what it refers to) if missing."""
+    definition = kind.model_json_schema(mode="serialization", ref_template=_REF_TEMPLATE)
+    for name, sub in definition.pop("$defs", {}).items():
+        components.setdefault(name, sub)
+    components.setdefault(kind.__name__, definition)
+    return {"$ref": _REF_TEMPLATE.format(model=kind.__name__)}
+
+
+def _writes(path: str, method: str) -> bool:
+    return path.startswith("/api/") and method != "get"
+
+
+def _implied_statuses(path: str, method: str, operation: dict[str, Any]) -> list[str]:
+    """Errors every route of its sort can answer, whatever it declares."""
+    statuses = ["500"]
+    if path.startswith("/api/"):
+        statuses += ["429", "503"]
+        if operation.get("parameters") or operation.get("requestBody"):
+            statuses.append("422")
+    if _writes(path, method):
+        statuses.append("409")  # a transaction the database undid (deadlock, serialisation)
+    if operation.get("requestBody"):
+        # 400: a body that cannot be parsed; 408: a body that trickles in too slowly
+        statuses += ["400", "408", "413", "415"]
+    return statuses
+
+
+def _with_kind(media: dict[str, Any], ref: dict[str, str]) -> None:
+    """Add one more kind to the kinds a response already documents."""
+    schema = media["schema"]
+    if schema == ref or ref in schema.get("anyOf", ()):
+        return
+    if "anyOf" in schema:
+        schema["anyOf"].append(ref)
+    else:
+        media["schema"] = {"anyOf": [schema, ref]}
+
+
+def _document_errors(
+    path: str, method: str, operation: dict[str, Any], components: dict[str, Any]
+) -> None:
+    responses: dict[str, Any] = operation.setdefault("responses", {})
+    for status in _implied_statuses(path, method, operation):
+        responses.setdefault(status, {"description": _DESCRIPTIONS[status]})
+    for status, response in responses.items():
+        if not (status.isdigit() and int(status) >= 400):
+            continue
+        media = response.get("content", {}).get("application/json", {})
+        if media.get("schema") in (None, _FASTAPI_422_REF):
+            kind = PLAIN_ERRORS[int(status)]
+            response["content"] = {"application/json": {"schema": _component_ref(kind, components)}}
+            response["description"] = _DESCRIPTIONS[status]
+        elif status == "409" and _writes(path, method):
+            _with_kind(media, _component_ref(PLAIN_ERRORS[409], components))
+        if status in _HEADERS:
+            response.setdefault("headers", {}).update(_HEADERS[status])
+    operation["responses"] = dict(sorted(responses.items()))
 
 
 def _referenced_components(node: Any, found: set[str]) -> None:
@@ -118,40 +214,13 @@ def install_openapi(app: FastAPI) -> None:
             tags=app.openapi_tags,
         )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components["ErrorEnvelope"] = ErrorEnvelope.model_json_schema(
-            ref_template="#/components/schemas/{model}"
-        )
-        for name, definition in components["ErrorEnvelope"].pop("$defs", {}).items():
-            components.setdefault(name, definition)
+        for path, operations in schema.get("paths", {}).items():
+            for method, operation in operations.items():
+                _document_errors(path, method, operation, components)
         # FastAPI's own 422 schema is replaced by the envelope.
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
-        for path, operations in schema.get("paths", {}).items():
-            for operation in operations.values():
-                responses: dict[str, Any] = operation.setdefault("responses", {})
-                extra = ["500"]
-                if path.startswith("/api/"):
-                    extra += ["429", "503"]
-                    if operation.get("parameters") or operation.get("requestBody"):
-                        extra.append("422")
-                if operation.get("requestBody"):
-                    # 400: a body that cannot be parsed; 408: a body that trickles in too slowly
-                    extra += ["400", "408", "413", "415"]
-                for status in extra:
-                    responses.setdefault(status, {"description": _DESCRIPTIONS[status]})
-                for status, response in responses.items():
-                    if status.isdigit() and int(status) >= 400:
-                        if status == "422" or "content" not in response:
-                            response["content"] = _envelope_content()
-                        response.setdefault("description", _DESCRIPTIONS.get(status, "Error"))
-                        if status == "401":
-                            response.setdefault("headers", {})["WWW-Authenticate"] = {
-                                "schema": {"type": "string"}
-                            }
-                        if status == "429":
-                            response.setdefault("headers", {})["Retry-After"] = {
-                                "schema": {"type": "integer"}
-                            }
+        schema["components"]["schemas"] = dict(sorted(components.items()))
         _forbid_nul_in_requests(schema)
         app.openapi_schema = schema
         return schema

@@ -86,7 +86,10 @@ class Keyed(Protocol):
 
 
 class Page(BaseModel, Generic[T]):
-    model_config = ConfigDict(from_attributes=True)
+    # `next_cursor` is always sent (null on the last page): required in the document.
+    model_config = ConfigDict(
+        from_attributes=True, json_schema_serialization_defaults_required=True
+    )
 
     items: list[T]
     next_cursor: str | None = None

@@ -7,6 +7,7 @@ A route keeps its `response_model=` (the OpenAPI document describes it) and retu
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
@@ -29,11 +30,19 @@ def render(model: type[BaseModel], data: Any) -> bytes:
     return adapter.dump_json(adapter.validate_python(data, from_attributes=True))
 
 
-def json_response(model: type[BaseModel], data: Any, status_code: int = 200) -> Response:
-    return Response(render(model, data), status_code=status_code, media_type=JSON_MEDIA_TYPE)
+def json_response(
+    model: type[BaseModel],
+    data: Any,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    body = render(model, data)
+    return Response(body, status_code=status_code, headers=headers, media_type=JSON_MEDIA_TYPE)
 
 
-def page_response(item_model: type[BaseModel], page: Slice[Any]) -> Response:
+def page_response(
+    item_model: type[BaseModel], page: Slice[Any], headers: Mapping[str, str] | None = None
+) -> Response:
     """A `Page[item_model]` body from a service's slice of rows."""
     body = {"items": page.items, "next_cursor": page.next_cursor}
-    return json_response(Page[item_model], body)  # type: ignore[valid-type]
+    return json_response(Page[item_model], body, headers=headers)  # type: ignore[valid-type]

@@ -17,6 +17,10 @@ from storefront.orders.models import OrderStatus
 from storefront.orders.schemas import (
     IDEMPOTENCY_KEY_MAX_LENGTH,
     IDEMPOTENCY_KEY_PATTERN,
+    IdempotencyInProgressError,
+    IdempotencyKeyMismatchError,
+    InsufficientStockError,
+    InvalidTransitionError,
     OrderCreate,
     OrderRead,
     OrderStatusChange,
@@ -58,9 +62,18 @@ _CREATED: dict[int | str, dict[str, Any]] = {
     "",
     response_model=OrderRead,
     status_code=status.HTTP_201_CREATED,
-    responses={**_CREATED, **error_responses(401, 409, 422)},
+    responses={
+        **_CREATED,
+        **error_responses(
+            401,
+            InsufficientStockError,
+            IdempotencyInProgressError,
+            422,
+            IdempotencyKeyMismatchError,
+        ),
+    },
 )
-async def create_order(
+async def place(
     data: OrderCreate,
     user: CurrentUser,
     session: SessionDep,
@@ -78,7 +91,7 @@ async def create_order(
 
 
 @router.get("", response_model=Page[OrderRead], responses=error_responses(401))
-async def list_orders(
+async def list_mine(
     user: CurrentUser, reader: ReaderDep, page: PageParamsDep, status: StatusQuery = None
 ) -> Response:
     """The caller's orders, newest first."""
@@ -88,15 +101,17 @@ async def list_orders(
 
 
 @router.get("/{order_id}", response_model=OrderRead, responses=error_responses(401, 404))
-async def get_order(order_id: uuid.UUID, user: CurrentUser, reader: ReaderDep) -> Response:
+async def get_mine(order_id: uuid.UUID, user: CurrentUser, reader: ReaderDep) -> Response:
     """One of the caller's orders (anyone else's is a 404)."""
     return json_response(OrderRead, await service.read_order(reader, order_id, user_id=user.id))
 
 
 @router.post(
-    "/{order_id}/cancel", response_model=OrderRead, responses=error_responses(401, 404, 409)
+    "/{order_id}/cancel",
+    response_model=OrderRead,
+    responses=error_responses(401, 404, InvalidTransitionError),
 )
-async def cancel_order(order_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> OrderRead:
+async def cancel(order_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> OrderRead:
     """Cancel the caller's order while it is pending or paid; the stock goes back."""
     return OrderRead.model_validate(await service.cancel_order(session, order_id, user.id))
 
@@ -105,7 +120,7 @@ async def cancel_order(order_id: uuid.UUID, user: CurrentUser, session: SessionD
 
 
 @admin_router.get("", response_model=Page[OrderRead], responses=error_responses(401, 403))
-async def list_orders_admin(
+async def list_orders(
     _admin: AdminUser,
     reader: ReaderDep,
     page: PageParamsDep,
@@ -119,7 +134,7 @@ async def list_orders_admin(
 
 
 @admin_router.get("/{order_id}", response_model=OrderRead, responses=error_responses(401, 403, 404))
-async def get_order_admin(order_id: uuid.UUID, _admin: AdminUser, reader: ReaderDep) -> Response:
+async def get_order(order_id: uuid.UUID, _admin: AdminUser, reader: ReaderDep) -> Response:
     """Any order."""
     return json_response(OrderRead, await service.read_order(reader, order_id))
 
@@ -127,7 +142,7 @@ async def get_order_admin(order_id: uuid.UUID, _admin: AdminUser, reader: Reader
 @admin_router.post(
     "/{order_id}/status",
     response_model=OrderRead,
-    responses=error_responses(401, 403, 404, 409),
+    responses=error_responses(401, 403, 404, InvalidTransitionError),
 )
 async def set_order_status(
     order_id: uuid.UUID, data: OrderStatusChange, admin: AdminUser, session: SessionDep

@@ -5,10 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from storefront.auth.dependencies import AdminUser
 from storefront.core.database import ReaderDep, SessionDep
+from storefront.core.http_cache import (
+    IfNoneMatchHeader,
+    cacheable_responses,
+    cached_or_not_modified,
+    rows_etag,
+)
 from storefront.core.openapi import error_responses
 from storefront.core.pagination import Page, PageParamsDep
 from storefront.core.responses import json_response, page_response
@@ -19,10 +25,13 @@ from storefront.products.schemas import (
     ProductCreate,
     ProductRead,
     ProductUpdate,
+    SkuTakenError,
 )
 
 router = APIRouter(tags=["products"])
 admin_router = APIRouter(tags=["admin"])
+
+ProductPage = Page[ProductRead]  # subscripted once: the tag of every page names its schema
 
 SearchQuery = Annotated[
     str | None,
@@ -41,26 +50,49 @@ InStockQuery = Annotated[
 # --------------------------------------------------------------------------- public
 
 
-@router.get("", response_model=Page[ProductRead])
-async def list_products(
+@router.get("", response_model=ProductPage, responses=cacheable_responses())
+async def search(
+    request: Request,
+    response: Response,
     reader: ReaderDep,
     page: PageParamsDep,
     q: SearchQuery = None,
     min_price_cents: PriceQuery = None,
     max_price_cents: PriceQuery = None,
     in_stock: InStockQuery = None,
+    _if_none_match: IfNoneMatchHeader = None,  # for the document; every line is read below
 ) -> Response:
-    """Active products, newest first."""
+    """Active products, newest first. Cacheable: `ETag`, and 304 for a matching
+    `If-None-Match`."""
     filters = ProductFilters(
         q=q, min_price_cents=min_price_cents, max_price_cents=max_price_cents, in_stock=in_stock
     )
-    return page_response(ProductRead, await service.list_active_products(reader, filters, page))
+    found = await service.list_active_products(reader, filters, page)
+    etag = rows_etag(ProductPage, found.items, found.next_cursor)
+    if (not_modified := cached_or_not_modified(request, response, etag)) is not None:
+        return not_modified
+    return page_response(ProductRead, found, headers=response.headers)
 
 
-@router.get("/{product_id}", response_model=ProductRead, responses=error_responses(404))
-async def get_product(product_id: uuid.UUID, reader: ReaderDep) -> Response:
-    """An active product (an inactive one is a 404)."""
-    return json_response(ProductRead, await service.get_active_product(reader, product_id))
+@router.get(
+    "/{product_id}",
+    response_model=ProductRead,
+    responses={**cacheable_responses(), **error_responses(404)},
+)
+async def get(
+    product_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    reader: ReaderDep,
+    _if_none_match: IfNoneMatchHeader = None,  # for the document; every line is read below
+) -> Response:
+    """An active product (an inactive one is a 404). Cacheable: `ETag`, and 304 for a
+    matching `If-None-Match`."""
+    product = await service.get_active_product(reader, product_id)
+    etag = rows_etag(ProductRead, [product])
+    if (not_modified := cached_or_not_modified(request, response, etag)) is not None:
+        return not_modified
+    return json_response(ProductRead, product, headers=response.headers)
 
 
 # --------------------------------------------------------------------------- admin
@@ -69,7 +101,7 @@ _ADMIN_ERRORS = (401, 403)
 
 
 @admin_router.get("", response_model=Page[ProductRead], responses=error_responses(*_ADMIN_ERRORS))
-async def list_products_admin(
+async def list_products(
     _admin: AdminUser,
     reader: ReaderDep,
     page: PageParamsDep,
@@ -94,7 +126,7 @@ async def list_products_admin(
     "",
     response_model=ProductRead,
     status_code=status.HTTP_201_CREATED,
-    responses=error_responses(*_ADMIN_ERRORS, 409),
+    responses=error_responses(*_ADMIN_ERRORS, SkuTakenError),
 )
 async def create_product(
     data: ProductCreate, _admin: AdminUser, session: SessionDep
@@ -106,7 +138,7 @@ async def create_product(
 @admin_router.patch(
     "/{product_id}",
     response_model=ProductRead,
-    responses=error_responses(*_ADMIN_ERRORS, 404, 409),
+    responses=error_responses(*_ADMIN_ERRORS, 404, SkuTakenError),
 )
 async def update_product(
     product_id: uuid.UUID, data: ProductUpdate, _admin: AdminUser, session: SessionDep
@@ -121,6 +153,6 @@ async def update_product(
     response_class=Response,
     responses=error_responses(*_ADMIN_ERRORS, 404),
 )
-async def delete_product(product_id: uuid.UUID, _admin: AdminUser, session: SessionDep) -> None:
+async def deactivate_product(product_id: uuid.UUID, _admin: AdminUser, session: SessionDep) -> None:
     """Deactivate the product (it stays in order history and in the admin list)."""
     await service.deactivate_product(session, product_id)

@@ -8,8 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 
 from storefront.auth.dependencies import AdminUser, CurrentUser, PasswordHasherDep
+from storefront.auth.schemas import EmailTakenError
 from storefront.core.database import SessionDep
 from storefront.core.email import OutboxDep
+from storefront.core.error_schemas import WrongPasswordError
 from storefront.core.openapi import error_responses
 from storefront.core.pagination import Page, PageParamsDep, page_of
 from storefront.core.rate_limit import limit_password_check
@@ -45,7 +47,11 @@ async def read_me(user: CurrentUser) -> Response:
     return json_response(UserRead, user)
 
 
-@router.patch("/me", response_model=UserRead, responses=error_responses(401, 403, 409))
+@router.patch(
+    "/me",
+    response_model=UserRead,
+    responses=error_responses(401, WrongPasswordError, EmailTakenError, 409),
+)
 async def update_me(
     data: UserUpdateMe,
     request: Request,
@@ -62,9 +68,11 @@ async def update_me(
 
 
 @router.delete(
-    "/me", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(401, 403, 409)
+    "/me",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(401, WrongPasswordError, 409),
 )
-async def delete_me(
+async def close_account(
     data: UserDeleteMe,
     request: Request,
     user: CurrentUser,
@@ -100,7 +108,7 @@ async def list_users(
     "",
     response_model=UserRead,
     status_code=status.HTTP_201_CREATED,
-    responses=error_responses(*_ADMIN_ERRORS, 409),
+    responses=error_responses(*_ADMIN_ERRORS, EmailTakenError),
 )
 async def create_user(
     data: AdminUserCreate, _admin: AdminUser, session: SessionDep, hasher: PasswordHasherDep

@@ -116,7 +116,8 @@ class Runner:
         with httpx.Client(timeout=30) as client:
             for probe in probes:
                 response = probe.probe(client, side.server.url, fixtures)
-                if not response.is_success:
+                expected = probe.expected_status
+                if not (response.status_code == expected if expected else response.is_success):
                     answer = f"{response.status_code} {response.text[:200]}"
                     return f"{probe.method} {probe.path} answered {answer}"
         return None

@@ -8,6 +8,7 @@ reads again while a second wrk drives a storm of wrong-password logins from 16 c
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from benchkit.wrk import WrkJob
 
 PERF_DIR = Path(__file__).resolve().parents[1]
 LOGIN_SCRIPT = PERF_DIR / "login.lua"
+CONDITIONAL_GET_SCRIPT = PERF_DIR / "conditional_get.lua"
 PRODUCTS_PATH = "/api/v1/products?limit=20&in_stock=true"
 STORM = "storm"
 STORM_LOGIN = "storm_login"  # the login side of the storm, recorded beside it
@@ -38,9 +40,10 @@ class Scenario:
     kind: Kind
     method: str
     path: str  # may hold {order_id}
-    script: str  # get.lua / post_order.lua (shared) or login.lua (ours)
+    script: str  # get.lua / post_order.lua (shared), login.lua / conditional_get.lua (ours)
     token: Literal["reader", "poster"] | None = None
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    expected_status: int | None = None  # the probe's answer; None: any 2xx
 
     def url(self, base_url: str, fixtures: Fixtures) -> str:
         return base_url + self.path.format(order_id=fixtures.order_id)
@@ -89,6 +92,41 @@ def _token(which: str, fixtures: Fixtures) -> str:
     return fixtures.reader_token if which == "reader" else fixtures.poster_token
 
 
+_IDENTITY = {"Accept": "application/json", "Accept-Encoding": "identity"}
+
+
+@dataclass(frozen=True)
+class ConditionalGet(Scenario):
+    """A GET that revalidates: `If-None-Match` holds the current ETag, the answer is 304 with
+    no body. The tag is read from the server just before each wrk run (wrk sends no
+    Accept-Encoding, so it is the identity representation's tag). A server without ETags
+    (the baseline) answers its probe 200 and is skipped."""
+
+    script: str = "conditional_get.lua"
+    expected_status: int | None = 304
+
+    def job(
+        self,
+        base_url: str,
+        fixtures: Fixtures,
+        scripts: Mapping[str, Path],
+        *,
+        duration_s: float,
+        connections: int,
+        label: str,
+    ) -> WrkJob:
+        job = super().job(
+            base_url, fixtures, scripts, duration_s=duration_s, connections=connections, label=label
+        )
+        etag = httpx.get(job.url, headers=_IDENTITY, timeout=30).headers.get("etag", "")
+        return dataclasses.replace(job, env={**job.env, "WRK_IF_NONE_MATCH": etag})
+
+    def probe(self, client: httpx.Client, base_url: str, fixtures: Fixtures) -> httpx.Response:
+        url = self.url(base_url, fixtures)
+        etag = client.get(url, headers=_IDENTITY).headers.get("etag", "")
+        return client.get(url, headers={**_IDENTITY, "If-None-Match": etag})
+
+
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("health", "GET /health/live", "health", "GET", "/health/live", "get.lua"),
     Scenario(
@@ -98,6 +136,13 @@ SCENARIOS: tuple[Scenario, ...] = (
         "GET",
         PRODUCTS_PATH,
         "get.lua",
+    ),
+    ConditionalGet(
+        "products_304",
+        "GET /api/v1/products?limit=20&in_stock=true, If-None-Match matching (304)",
+        "read",
+        "GET",
+        PRODUCTS_PATH,
     ),
     Scenario(
         "users_me", "GET /api/v1/users/me", "read", "GET", "/api/v1/users/me", "get.lua", "reader"
@@ -211,4 +256,5 @@ def script_paths(shared_dir: Path) -> dict[str, Path]:
         "get.lua": shared_dir / "get.lua",
         "post_order.lua": shared_dir / "post_order.lua",
         "login.lua": LOGIN_SCRIPT,
+        "conditional_get.lua": CONDITIONAL_GET_SCRIPT,
     }
