@@ -43,6 +43,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -194,6 +195,8 @@ def prepare_storefront(stack: ExitStack, sizes: seed.SeedSizes, stamp: str) -> S
     say(f"storefront: database {name}; migrating and seeding")
     sides.migrate_storefront(url, REPO, RESULTS_DIR / f"{stamp}-storefront-prepare.log")
     say(f"  seeded {seed.seed_storefront(dsn, sizes)}")
+    # The server's private hashing slots go once it has stopped (LIFO).
+    stack.callback(shutil.rmtree, sides.hashing_lock_dir(url), ignore_errors=True)
     server = sides.start_storefront(url, free_port(), REPO, RESULTS_DIR / f"{stamp}-storefront.log")
     stack.callback(compress_log, server.log_path)  # once the server has stopped (LIFO)
     stack.callback(_stop, server)
