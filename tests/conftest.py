@@ -13,7 +13,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import asyncpg
 import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp
@@ -241,6 +241,51 @@ async def db(app: FastAPI) -> AsyncIterator[AsyncSession]:
     """A session of its own, to set up and inspect the database state a client leaves."""
     async with app.state.database.sessionmaker() as session:
         yield session
+
+
+# --------------------------------------------------------------------------- statements
+
+
+# What asyncpg sends by itself to learn a type: JIT off, the type query, JIT back.
+ASYNCPG_TYPE_INTROSPECTION = ("typeinfo_tree", "set_config('jit'")
+
+
+@asynccontextmanager
+async def record_statements(app: FastAPI) -> AsyncIterator[list[str]]:
+    """Every statement the app sends to the database meanwhile, whichever path sent it:
+    SQLAlchemy's execute path (its cursor events) and, on PostgreSQL, what goes straight to
+    asyncpg (the fast read path, and BEGIN/COMMIT/ROLLBACK), from asyncpg's query logger."""
+    statements: list[str] = []
+    engine = app.state.database.engine.sync_engine
+
+    def on_execute(*args: Any) -> None:
+        statements.append(args[2])
+
+    def on_query(record: Any) -> None:
+        # Not the app's: asyncpg learns a type (e.g. `record[]`) once per connection.
+        if not any(marker in record.query for marker in ASYNCPG_TYPE_INTROSPECTION):
+            statements.append(record.query)
+
+    def on_checkout(dbapi_connection: Any, *_: Any) -> None:
+        dbapi_connection.driver_connection.add_query_logger(on_query)
+
+    def on_checkin(dbapi_connection: Any, *_: Any) -> None:
+        if dbapi_connection is not None:
+            dbapi_connection.driver_connection.remove_query_logger(on_query)
+
+    pool_events = engine.dialect.driver == "asyncpg"
+    event.listen(engine, "before_cursor_execute", on_execute)
+    if pool_events:
+        event.listen(engine.pool, "checkout", on_checkout)
+        event.listen(engine.pool, "checkin", on_checkin)
+    try:
+        yield statements
+        await asyncio.sleep(0.01)  # asyncpg calls its query loggers soon, not at once
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+        if pool_events:
+            event.remove(engine.pool, "checkout", on_checkout)
+            event.remove(engine.pool, "checkin", on_checkin)
 
 
 # --------------------------------------------------------------------------- users

@@ -7,26 +7,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
-from starlette.middleware.gzip import GZipMiddleware
 
 from storefront.auth.router import router as auth_router
 from storefront.core import health, metrics
 from storefront.core.config import Environment, Settings, get_settings
 from storefront.core.database import create_database
+from storefront.core.edge import EdgeConfig, EdgeMiddleware
 from storefront.core.email import build_email_sender
 from storefront.core.errors import install_error_handlers
-from storefront.core.http_cache import EncodedETagMiddleware
-from storefront.core.input_guards import guard_request_input
 from storefront.core.logging import configure_logging
-from storefront.core.middleware import (
-    BodySizeLimitMiddleware,
-    EnvelopeCORSMiddleware,
-    HeadAsGetMiddleware,
-    RequestContextMiddleware,
-    TrustedHostMiddleware,
-)
 from storefront.core.openapi import install_openapi, operation_id
-from storefront.core.rate_limit import RateLimits, default_rate_limit
+from storefront.core.rate_limit import RateLimits
+from storefront.core.request_checks import check_api_request
 from storefront.core.security import AccessTokens, PasswordHasher
 from storefront.orders.router import admin_router as orders_admin_router
 from storefront.orders.router import router as orders_router
@@ -55,7 +47,7 @@ EXPOSED_HEADERS = [
 def api_router() -> APIRouter:
     api = APIRouter(
         prefix=API_PREFIX,
-        dependencies=[Depends(default_rate_limit), Depends(guard_request_input)],
+        dependencies=[Depends(check_api_request)],
     )
     api.include_router(auth_router, prefix="/auth")
     api.include_router(users_router, prefix="/users")
@@ -96,6 +88,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         swagger_ui_oauth2_redirect_url="/docs/oauth2-redirect" if docs else None,
         swagger_ui_parameters={"persistAuthorization": True},
         generate_unique_id_function=operation_id,
+        # FastAPI's native OpenTelemetry: off unless configured (it costs every request a
+        # look-up of three providers even when none is set up).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.database = create_database(settings)
@@ -113,30 +108,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(metrics.router)
     app.include_router(api_router())
 
-    # Added innermost first: the last one added is the outermost.
-    app.add_middleware(HeadAsGetMiddleware)
+    cors = {
+        "allow_origins": settings.cors_origins,
+        "allow_credentials": "*" not in settings.cors_origins,
+        "allow_methods": ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+        "allow_headers": CORS_HEADERS,
+        "expose_headers": EXPOSED_HEADERS,
+        "max_age": 600,
+    }
+    # One pure-ASGI layer for everything every request needs (core.edge).
     app.add_middleware(
-        BodySizeLimitMiddleware,
-        max_bytes=settings.max_body_bytes,
-        timeout_seconds=settings.body_timeout_seconds,
-    )
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
-    app.add_middleware(EncodedETagMiddleware)  # just outside compression
-    app.add_middleware(
-        EnvelopeCORSMiddleware,
-        allow_origins=settings.cors_origins,
-        allow_credentials="*" not in settings.cors_origins,
-        allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
-        allow_headers=CORS_HEADERS,
-        expose_headers=EXPOSED_HEADERS,
-        max_age=600,
-    )
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.effective_allowed_hosts)
-    if settings.metrics_enabled:
-        app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics)
-    app.add_middleware(
-        RequestContextMiddleware,
-        trusted_proxies=settings.trusted_proxies,
-        hsts=settings.is_production,
+        EdgeMiddleware,
+        config=EdgeConfig.from_settings(settings, cors),
+        metrics=app.state.metrics if settings.metrics_enabled else None,
     )
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -139,3 +140,30 @@ async def test_a_token_issued_before_tokens_valid_after_is_refused(
 
     assert_error(await client.get(ME, headers=bearer(old)), 401, "UNAUTHORIZED")
     assert (await client.get(ME, headers=bearer(sign(claims_for(customer))))).status_code == 200
+
+
+async def test_a_token_that_worked_is_refused_once_it_expires(
+    client: AsyncClient, customer: TestUser
+) -> None:
+    """Verified tokens are kept between requests; their expiry is checked on every use."""
+    expires = int(time.time()) + 2
+    token = sign(claims_for(customer, exp=expires))
+    first = await client.get(ME, headers=bearer(token))
+    await asyncio.sleep(expires - time.time() + 0.05)  # past `exp`, as PyJWT compares
+    after = await client.get(ME, headers=bearer(token))
+
+    assert first.status_code == 200
+    assert_error(after, 401, "UNAUTHORIZED")
+
+
+async def test_a_token_that_worked_fails_at_once_when_its_user_is_disabled(
+    app: FastAPI, client: AsyncClient, customer: TestUser
+) -> None:
+    first = await client.get(ME, headers=customer.headers)
+    async with app.state.database.sessionmaker() as session:
+        await session.execute(update(User).where(User.id == customer.id).values(is_active=False))
+        await session.commit()
+    after = await client.get(ME, headers=customer.headers)
+
+    assert first.status_code == 200
+    assert_error(after, 401, "UNAUTHORIZED")

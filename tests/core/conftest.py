@@ -14,8 +14,7 @@ from sqlalchemy import text
 from storefront.core.config import Settings
 from storefront.core.database import SessionDep
 from storefront.core.errors import Conflict
-from storefront.core.input_guards import guard_request_input
-from storefront.core.rate_limit import default_rate_limit
+from storefront.core.request_checks import check_api_request
 from storefront.main import create_app
 from storefront.users.models import User
 
@@ -85,9 +84,7 @@ async def big() -> dict[str, list[str]]:
 
 
 def with_probes(app: FastAPI) -> FastAPI:
-    app.include_router(
-        probe, dependencies=[Depends(default_rate_limit), Depends(guard_request_input)]
-    )
+    app.include_router(probe, dependencies=[Depends(check_api_request)])
     return app
 
 

@@ -1,10 +1,11 @@
-"""Storefront's benchmark (issue 5): Storefront against a raw Starlette + asyncpg baseline.
+"""Storefront's benchmark: Storefront against a raw Starlette + asyncpg baseline.
 
 Run from the repository root (needs PostgreSQL and wrk; not part of `pytest`):
 
     uv run python tests/perf/bench.py                                # 15 s, 32 conn., 3 reps
     uv run python tests/perf/bench.py --duration 3 --repetitions 1   # a quick smoke run
     uv run python tests/perf/bench.py --scenarios products,orders --skip-baseline
+    uv run python tests/perf/bench.py --profile users_me --duration 20  # flame graph + budget
 
 What one run does:
 
@@ -23,8 +24,12 @@ What one run does:
    scenario and per repetition; the scenarios are listed by `--help`;
 7. prints one markdown table (req/s median and range, p50, p99, non-2xx, ratios to the
    baseline), RSS per worker after warm-up and after the run, the login-storm ratio, and
-   PASS/FAIL for each target of issue 5; writes the same as JSON and markdown to
+   PASS/FAIL for each target of issue 10; writes the same as JSON and markdown to
    tests/perf/results/ (git-ignored), beside the servers' logs.
+
+With `--profile SCENARIO`, only Storefront is started; wrk drives that one scenario while
+py-spy samples the workers, and the results folder gets an SVG flame graph, the collapsed
+stacks and a table of CPU microseconds per request by layer (see benchkit/profiling.py).
 
 Environment: BENCH_PG_DSN (a maintenance database on the server to use
 [postgresql://postgres@127.0.0.1:5432/postgres]), BENCH_SHARED_DIR (where baseline_app.py,
@@ -38,6 +43,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -47,12 +53,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from benchkit import db, seed, sides, wrk
+from benchkit import db, profiling, seed, sides, wrk
 from benchkit.console import emit, say
 from benchkit.fixtures import ApiError, fetch_fixtures
 from benchkit.report import BASELINE, STOREFRONT, Report, log_problems
 from benchkit.runner import Options, Runner, Side, worker_rss
-from benchkit.scenarios import SCENARIOS, script_paths, select
+from benchkit.scenarios import BY_NAME, SCENARIOS, script_paths, select
 from benchkit.servers import Server, ServerFailed, compress_log, free_port, wait_ready
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,6 +70,7 @@ EXPECTED_FAILURES = (
     ServerFailed,
     sides.CommandFailed,
     wrk.WrkFailed,
+    profiling.ProfilerMissing,
 )
 
 
@@ -82,9 +89,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--login-connections",
         type=int,
-        default=8,
-        help="wrk connections of the login scenario and of the storm beside GET /products [8]; "
-        "at bcrypt cost 12 a few logins/s saturate 2 cores, more connections only queue",
+        default=4,
+        help="wrk connections of the login scenarios and of the storms beside the reads [4]; "
+        "at bcrypt cost 12 a few logins/s saturate 2 cores, more connections only queue, and "
+        "past its bounded queue Storefront answers 503 by design (1 hash at a time on 2 cores, "
+        "4 more waiting per worker: more than 5 logins at once on one worker are refused)",
     )
     parser.add_argument("--pause", type=float, default=1.0, help="seconds between runs [1]")
     parser.add_argument(
@@ -93,7 +102,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="comma-separated scenario names [all]",
     )
     parser.add_argument("--skip-baseline", action="store_true", help="run Storefront alone")
+    parser.add_argument(
+        "--profile",
+        metavar="SCENARIO",
+        help="profile Storefront under one scenario with py-spy (flame graph + layer budget) "
+        "instead of benchmarking",
+    )
     args = parser.parse_args(argv)
+    if args.profile is not None and BY_NAME.get(args.profile, SCENARIOS[0]).kind in (
+        "storm",
+        "attack",
+        "login",
+    ):
+        parser.error("--profile takes a single-load scenario (not a storm, attack or login)")
+    if args.profile is not None and args.profile not in BY_NAME:
+        parser.error(f"unknown scenario {args.profile}; known: {', '.join(BY_NAME)}")
     if (
         args.duration <= 0
         or args.connections < 1
@@ -172,6 +195,8 @@ def prepare_storefront(stack: ExitStack, sizes: seed.SeedSizes, stamp: str) -> S
     say(f"storefront: database {name}; migrating and seeding")
     sides.migrate_storefront(url, REPO, RESULTS_DIR / f"{stamp}-storefront-prepare.log")
     say(f"  seeded {seed.seed_storefront(dsn, sizes)}")
+    # The server's private hashing slots go once it has stopped (LIFO).
+    stack.callback(shutil.rmtree, sides.hashing_lock_dir(url), ignore_errors=True)
     server = sides.start_storefront(url, free_port(), REPO, RESULTS_DIR / f"{stamp}-storefront.log")
     stack.callback(compress_log, server.log_path)  # once the server has stopped (LIFO)
     stack.callback(_stop, server)
@@ -239,6 +264,43 @@ def run(
     return 0
 
 
+def run_profile(args: argparse.Namespace, stack: ExitStack, wrk_path: str, shared: Path) -> int:
+    """Storefront alone under one scenario, sampled by py-spy: flame graph and layer budget."""
+    py_spy = profiling.find_py_spy()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    side = prepare_storefront(stack, seed.SeedSizes(), stamp)
+    scenario = BY_NAME[args.profile]
+    runner = Runner(wrk_path, script_paths(shared), [scenario], options_of(args))
+    runner.warm_up(side)
+    pids = side.server.worker_pids()
+    stem = RESULTS_DIR / f"profile-{stamp}-{scenario.name}"
+    recording = profiling.record(py_spy, pids, args.duration + 2, stem)
+    cpu_before, loadavg = profiling.cpu_seconds(pids), _loadavg()
+    result = runner.run_once(side, scenario, args.duration, f"profile/{scenario.name}")
+    cpu_us = 1e6 * (profiling.cpu_seconds(pids) - cpu_before) / max(result.requests, 1)
+    recording.wait()
+    budget = profiling.budget_table(profiling.layer_shares(recording.collapsed), cpu_us)
+    markdown = "\n".join(
+        [
+            f"## Profile of `{scenario.title}`",
+            "",
+            f"wrk -c{args.connections} -d{args.duration:g}s, {sides.WORKERS} workers, "
+            f"{result.rps:,.0f} req/s under py-spy ({profiling.SAMPLES_PER_SECOND} Hz), "
+            f"load average before {loadavg}, after {_loadavg()}",
+            "",
+            budget,
+            "",
+            f"Flame graph (worker {pids[0]}): {recording.flamegraph.name}; "
+            f"stacks counted (worker {pids[1]}): {recording.collapsed.name}",
+        ]
+    )
+    emit(markdown)
+    stem.with_suffix(".md").write_text(markdown + "\n", encoding="utf-8")
+    say(f"profile: {stem}.md, .svg, .collapsed.txt")
+    return 0
+
+
 def render(report: Report, args: argparse.Namespace, pg_version: str) -> str:
     setup = (
         f"wrk -t2 -c{args.connections} -d{args.duration:g}s, {args.repetitions} repetition(s), "
@@ -260,7 +322,7 @@ def render(report: Report, args: argparse.Namespace, pg_version: str) -> str:
         "",
         *(report.storm_lines() or ["- not measured"]),
         "",
-        "### Targets (issue 5)",
+        "### Targets (issue 10)",
         "",
         "```",
         *(target.line() for target in report.targets()),
@@ -290,6 +352,9 @@ def write_results(
         "runs": {
             server: {scenario: [r.to_json() for r in results] for scenario, results in runs.items()}
             for server, runs in report.results.runs.items()
+        },
+        "cpu_us_per_request": {
+            server: dict(scenarios) for server, scenarios in report.results.cpu_us.items()
         },
         "targets": [{"status": t.status, "text": t.text} for t in report.targets()],
         "storefront_log_problems": log_problems(by_name[STOREFRONT].server.log_path),
@@ -346,6 +411,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     with ExitStack() as stack:
         try:
+            if args.profile is not None:
+                return run_profile(args, stack, checked[0], checked[1])
             return run(args, stack, *checked)
         except KeyboardInterrupt:
             say("interrupted; stopping servers and dropping databases")

@@ -4,7 +4,10 @@
 --   WRK_LOGIN_USERS   how many seeded users to cycle through [1000]
 --   WRK_LOGIN_FIRST   number of the first user [1]
 --   WRK_EMAIL_FORMAT  string.format pattern of the e-mail [user%d@bench.example.com]
---   WRK_PASSWORD      the password of every seeded user [bench-password-1]
+--   WRK_PASSWORD      the password of every seeded user [bench-password-1]; another one
+--                     makes a wrong-password storm (answers 401, or 429/503 by design)
+--   WRK_FORWARDED_IPS spread the requests over this many client IPs with X-Forwarded-For
+--                     (198.51.100.1, .2, ...), for a server that trusts the client as a proxy [0: off]
 --   WRK_LABEL         free text copied into the summary line
 --
 --   wrk -t2 -c8 -d15s --timeout 30s -s login.lua http://127.0.0.1:8002/api/v1/auth/login
@@ -21,6 +24,7 @@ local first = tonumber(os.getenv("WRK_LOGIN_FIRST") or "1")
 local email_format = os.getenv("WRK_EMAIL_FORMAT") or "user%d@bench.example.com"
 local password = os.getenv("WRK_PASSWORD") or "bench-password-1"
 local label = os.getenv("WRK_LABEL") or ""
+local forwarded_ips = tonumber(os.getenv("WRK_FORWARDED_IPS") or "0")
 
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -44,6 +48,12 @@ function request()
    counter = counter + 1
    local body = string.format('{"email":"%s","password":"%s"}',
                               string.format(email_format, user), password)
+   if forwarded_ips > 0 then
+      -- a headers table of its own replaces wrk.headers: repeat them
+      local headers = {["Content-Type"] = "application/json", ["Accept"] = "application/json",
+                       ["X-Forwarded-For"] = "198.51.100." .. (1 + counter % forwarded_ips)}
+      return wrk.format("POST", nil, headers, body)
+   end
    return wrk.format("POST", nil, nil, body)
 end
 

@@ -25,6 +25,7 @@ from sqlalchemy.types import TypeDecorator
 
 from storefront.core.config import Settings
 from storefront.core.errors import AppError
+from storefront.core.reads import Reader
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -81,6 +82,8 @@ class Database:
     # For safe (read-only) requests: no BEGIN/COMMIT round trips. Each statement still reads
     # a committed snapshot, as it would inside a READ COMMITTED transaction.
     read_sessionmaker: async_sessionmaker[AsyncSession]
+    # The fast read path of the hot reads (core.reads): no session, no transaction.
+    reader: Reader
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -112,20 +115,42 @@ def create_engine_from_settings(settings: Settings) -> AsyncEngine:
     engine = create_async_engine(
         url,
         echo=settings.db_echo,
+        # Per worker process: up to pool_size + max_overflow connections. Every worker of
+        # every replica counts against PostgreSQL's `max_connections` (see docs/performance.md).
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
         pool_recycle=settings.db_pool_recycle,
-        # asyncpg waits 60 s for a dead server by default: fail fast into a 503 instead.
-        connect_args={
-            "timeout": settings.db_connect_timeout,
-            "command_timeout": max(settings.db_pool_timeout * 6, 30),
-            "server_settings": {"application_name": "storefront"},
-        },
+        connect_args=asyncpg_connect_args(settings),
     )
     event.listen(engine.sync_engine.pool, "checkin", _remember_checkin)
     event.listen(engine.sync_engine.pool, "checkout", _ping_if_idle)
     return engine
+
+
+# asyncpg's cache of named prepared statements, per connection. The fast read path
+# (core.reads) and SQLAlchemy's own statements both prepare through asyncpg; this size is the
+# one switch for both: 0 means unnamed statements only, as a transaction-mode PgBouncer needs.
+PREPARED_STATEMENT_CACHE_SIZE = 100
+
+
+def prepared_statements_enabled(settings: Settings) -> bool:
+    """Whether asyncpg may keep named prepared statements on its connections (the switch a
+    transaction-mode pooler such as PgBouncer turns off)."""
+    return True
+
+
+def asyncpg_connect_args(settings: Settings) -> dict[str, Any]:
+    cache_size = PREPARED_STATEMENT_CACHE_SIZE if prepared_statements_enabled(settings) else 0
+    return {
+        # asyncpg waits 60 s for a dead server by default: fail fast into a 503 instead.
+        "timeout": settings.db_connect_timeout,
+        "command_timeout": max(settings.db_pool_timeout * 6, 30),
+        "server_settings": {"application_name": "storefront"},
+        "statement_cache_size": cache_size,
+        # SQLAlchemy's adapter keeps a cache of its own (passed through to it, not to asyncpg).
+        "prepared_statement_cache_size": cache_size,
+    }
 
 
 # A connection that sat idle in the pool this long is pinged before use; one in steady use is
@@ -161,6 +186,7 @@ def create_database(settings: Settings) -> Database:
         engine=engine,
         sessionmaker=async_sessionmaker(engine, expire_on_commit=False, autoflush=False),
         read_sessionmaker=async_sessionmaker(reader, expire_on_commit=False, autoflush=False),
+        reader=Reader(engine),
     )
 
 
@@ -195,6 +221,21 @@ async def release_connection(session: AsyncSession) -> None:
     if session.new or session.dirty or session.deleted:
         raise RuntimeError("release_connection() would commit pending writes")
     await session.commit()
+
+
+def reader_of(request: Request) -> Reader:
+    """The fast read path (core.reads), for the hot reads of repositories."""
+    database: Database = request.app.state.database
+    return database.reader
+
+
+# Every dependency on the hot path is `async def`: FastAPI runs a plain `def` dependency in a
+# worker thread, a hand-off that costs more than the whole dependency.
+async def get_reader(request: Request) -> Reader:
+    return reader_of(request)
+
+
+ReaderDep = Annotated[Reader, Depends(get_reader)]
 
 
 # scope="function": the commit happens before the response is sent, so a failed commit is

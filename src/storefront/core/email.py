@@ -110,7 +110,7 @@ class Outbox:
                 log.exception("email_delivery_failed", to=message.to, subject=message.subject)
 
 
-def get_outbox(request: Request, background: BackgroundTasks) -> Outbox:
+async def get_outbox(request: Request, background: BackgroundTasks) -> Outbox:
     outbox = Outbox()
     # Background tasks run only after a successful response has been sent.
     background.add_task(outbox.deliver, request.app.state.email_sender)

@@ -23,7 +23,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Annotated, Any, Protocol
@@ -67,14 +67,25 @@ def _schema_fingerprint(model: type[BaseModel]) -> bytes:
     return hashlib.blake2b(schema.encode(), digest_size=16).digest()
 
 
+def _version(row: Versioned | Mapping[str, Any]) -> tuple[uuid.UUID, datetime]:
+    """A row's id and `updated_at`: an object's attributes, or a mapping's keys (the rows of
+    the fast read path, core.reads)."""
+    if isinstance(row, Mapping):
+        return row["id"], row["updated_at"]
+    return row.id, row.updated_at
+
+
 def rows_etag(
-    model: type[BaseModel], rows: Iterable[Versioned], next_cursor: str | None = None
+    model: type[BaseModel],
+    rows: Iterable[Versioned | Mapping[str, Any]],
+    next_cursor: str | None = None,
 ) -> str:
     """The strong ETag of a `model` body built from `rows` (and, for a page, its cursor)."""
     digest = hashlib.blake2b(_schema_fingerprint(model), digest_size=16)
     for row in rows:
-        micros = (row.updated_at - _EPOCH) // _MICROSECOND
-        digest.update(row.id.bytes + micros.to_bytes(8, "big", signed=True))
+        row_id, updated_at = _version(row)
+        micros = (updated_at - _EPOCH) // _MICROSECOND
+        digest.update(row_id.bytes + micros.to_bytes(8, "big", signed=True))
     if next_cursor is not None:
         digest.update(b"\x00" + next_cursor.encode())
     return f'"{digest.hexdigest()}"'

@@ -8,7 +8,7 @@ worker processes set `PROMETHEUS_MULTIPROC_DIR` to a shared, emptied directory, 
 from __future__ import annotations
 
 import os
-import time
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -20,9 +20,6 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from storefront.core.routing import route_template
 
 UNMATCHED_ROUTE = "<unmatched>"
 
@@ -43,6 +40,20 @@ class Metrics:
             registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
         )
+        # (method, route, status) -> its two children: labels are resolved once per
+        # combination, not per request (`labels()` takes a lock and builds the key).
+        self._children: dict[tuple[str, str | None, int], tuple[Any, Any]] = {}
+
+    def observe(self, method: str, route: str | None, status: int, seconds: float) -> None:
+        """Count one request and its latency (`route` None: no route matched)."""
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            labels = (method, route or UNMATCHED_ROUTE, str(status))
+            children = (self.requests.labels(*labels), self.latency.labels(*labels))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
@@ -50,33 +61,6 @@ class Metrics:
             multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             return generate_latest(registry)
         return generate_latest(self.registry)
-
-
-class MetricsMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started_at = time.perf_counter()
-        status = 500
-
-        async def send_and_record(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_record)
-        finally:
-            route = route_template(scope) or UNMATCHED_ROUTE
-            labels = (scope["method"], route, str(status))
-            self.metrics.requests.labels(*labels).inc()
-            self.metrics.latency.labels(*labels).observe(time.perf_counter() - started_at)
 
 
 router = APIRouter(tags=["metrics"])

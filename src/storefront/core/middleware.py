@@ -1,54 +1,22 @@
-"""Pure ASGI middleware: request context (id, client IP, security headers, access log, last-resort
-500), trusted hosts, CORS in the envelope, and the request-body limit.
+"""The units the edge layer (core.edge) calls: the client-IP resolver, the trusted-host check,
+CORS in the envelope, HEAD served as GET, and the body-limit errors.
 
-Pure ASGI rather than `BaseHTTPMiddleware`: no extra task per request, streaming untouched,
-and the outermost layer can still answer with headers when the app raised.
+Pure ASGI rather than `BaseHTTPMiddleware`: no extra task per request, streaming untouched.
 """
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import re
-import time
-import uuid
 from collections.abc import Iterable
-from typing import Any
 
-import structlog
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from storefront.core.errors import error_payload, error_response
-from storefront.core.logging import get_logger
-from storefront.core.routing import route_template
-
-access_logger = get_logger("storefront.access")
-error_logger = get_logger("storefront.errors")
-
-REQUEST_ID_HEADER = "x-request-id"
-# Like nginx's default buffers: more header bytes than this is 431, not a route's problem.
-MAX_HEADER_BYTES = 16_384
-_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
-_DOCS_PATHS = ("/docs", "/redoc")
-
-_JSON_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-# Swagger UI and ReDoc load their bundles from jsDelivr and start with an inline script.
-_DOCS_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
-    "font-src 'self' data: https://cdn.jsdelivr.net; worker-src 'self' blob:; "
-    "connect-src 'self'; frame-ancestors 'none'"
-)
-
-
-def _encode(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
-    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
-
+from storefront.core.errors import error_response
 
 # --------------------------------------------------------------------------- client IP
 
@@ -98,94 +66,6 @@ def _ip_address(text: str) -> str | None:
         return str(ipaddress.ip_address(text.strip()))
     except ValueError:
         return None
-
-
-# --------------------------------------------------------------------------- request context
-
-
-class RequestContextMiddleware:
-    """Outermost layer: request id, client IP, security headers, one access-log line, and the
-    500 envelope for anything unhandled (so that even a crash carries the headers)."""
-
-    def __init__(self, app: ASGIApp, *, trusted_proxies: Iterable[str], hsts: bool) -> None:
-        self.app = app
-        self.resolver = ClientAddressResolver(trusted_proxies)
-        common = [
-            ("x-content-type-options", "nosniff"),
-            ("x-frame-options", "DENY"),
-            ("referrer-policy", "no-referrer"),
-            ("cross-origin-opener-policy", "same-origin"),
-        ]
-        if hsts:
-            common.append(("strict-transport-security", "max-age=63072000; includeSubDomains"))
-        self.api_headers = _encode([*common, ("content-security-policy", _JSON_CSP)])
-        self.docs_headers = _encode([*common, ("content-security-policy", _DOCS_CSP)])
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        started_at = time.perf_counter()
-        header_bytes = sum(len(name) + len(value) for name, value in scope["headers"])
-        supplied = Headers(scope=scope).get(REQUEST_ID_HEADER)
-        request_id = (
-            supplied if supplied and _REQUEST_ID_RE.fullmatch(supplied) else uuid.uuid4().hex
-        )
-        client_ip = self.resolver.resolve(scope)
-        state = scope.setdefault("state", {})
-        state["request_id"] = request_id
-        state["client_ip"] = client_ip
-        path: str = scope["path"]
-        extra = self.docs_headers if path.startswith(_DOCS_PATHS) else self.api_headers
-        request_id_header = (b"x-request-id", request_id.encode("ascii"))
-        status = 500
-        response_started = False
-
-        async def send_with_headers(message: Message) -> None:
-            nonlocal status, response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-                status = message["status"]
-                raw = [h for h in message.get("headers", ()) if h[0].lower() != b"server"]
-                present = {name.lower() for name, _ in raw}
-                raw.extend(h for h in extra if h[0] not in present)
-                if b"cache-control" not in present:
-                    raw.append((b"cache-control", b"no-store"))
-                raw.append(request_id_header)
-                message["headers"] = raw
-            await send(message)
-
-        tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
-        try:
-            if header_bytes > MAX_HEADER_BYTES:
-                too_large = error_response(
-                    431, "REQUEST_HEADER_FIELDS_TOO_LARGE", "Request headers are too large"
-                )
-                await too_large(scope, receive, send_with_headers)
-                return
-            await self.app(scope, receive, send_with_headers)
-        except Exception:
-            error_logger.exception(
-                "unhandled_exception", method=scope["method"], path=path, client_ip=client_ip
-            )
-            if response_started:
-                raise  # the server closes the connection; nothing else can be said
-            status = 500
-            response = error_response(500, "INTERNAL_ERROR", "Internal server error")
-            await response(scope, receive, send_with_headers)
-        finally:
-            route = route_template(scope)
-            access_logger.info(
-                "request",
-                method=scope["method"],
-                route=route,
-                path=path if route is None else None,
-                status=status,
-                duration_ms=round((time.perf_counter() - started_at) * 1000, 2),
-                client_ip=client_ip,
-            )
-            structlog.contextvars.reset_contextvars(**tokens)
 
 
 # --------------------------------------------------------------------------- hosts and CORS
@@ -299,79 +179,3 @@ class BodyTimeout(StarletteHTTPException):
 
     def __init__(self) -> None:
         super().__init__(status_code=408, detail="Request body was not received in time")
-
-
-class BodySizeLimitMiddleware:
-    """Refuses bodies over `max_bytes`: at once from `Content-Length`, and while streaming
-    for chunked bodies that declare no length. A body must also arrive within
-    `timeout_seconds` (uvicorn has no body timeout of its own)."""
-
-    def __init__(self, app: ASGIApp, *, max_bytes: int, timeout_seconds: float) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-        self.timeout_seconds = timeout_seconds
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = Headers(scope=scope).get("content-length")
-        if declared is not None:
-            if not declared.isdigit():
-                await _send_envelope(
-                    scope, receive, send, 400, "BAD_REQUEST", "Invalid Content-Length header"
-                )
-                return
-            if int(declared) > self.max_bytes:
-                await _send_envelope(
-                    scope,
-                    receive,
-                    send,
-                    413,
-                    "PAYLOAD_TOO_LARGE",
-                    "Request body is too large",
-                    details={"max_bytes": self.max_bytes},
-                )
-                return
-        received = 0
-        limit = self.max_bytes
-        deadline: float | None = None
-        timeout = self.timeout_seconds
-
-        async def limited_receive() -> Message:
-            nonlocal received, deadline
-            if deadline is None:
-                deadline = time.monotonic() + timeout
-            try:
-                async with asyncio.timeout_at(_loop_time(deadline)):
-                    message = await receive()
-            except TimeoutError:
-                raise BodyTimeout from None
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLarge
-            return message
-
-        await self.app(scope, limited_receive, send)
-
-
-def _loop_time(monotonic_deadline: float) -> float:
-    """A time.monotonic() deadline on the running loop's clock."""
-    loop = asyncio.get_running_loop()
-    return loop.time() + (monotonic_deadline - time.monotonic())
-
-
-async def _send_envelope(
-    scope: Scope,
-    receive: Receive,
-    send: Send,
-    status: int,
-    code: str,
-    message: str,
-    details: dict[str, Any] | None = None,
-) -> None:
-    response = JSONResponse(
-        error_payload(code, message, details), status_code=status, headers={"Connection": "close"}
-    )
-    await response(scope, receive, send)

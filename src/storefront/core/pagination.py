@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Generic, Protocol, TypeVar, cast
@@ -54,7 +54,7 @@ class PageParams:
     cursor: Cursor | None
 
 
-def page_params(
+async def page_params(
     limit: Annotated[
         int, Query(ge=1, le=MAX_LIMIT, description="Page size (1-100).")
     ] = DEFAULT_LIMIT,
@@ -114,6 +114,15 @@ class Slice(Generic[K]):
         return cls(
             items=rows[:limit], next_cursor=next_cursor(cast("Sequence[Keyed]", rows), limit)
         )
+
+    @classmethod
+    def from_mappings(cls, rows: Sequence[Mapping[str, Any]], limit: int) -> Slice[K]:
+        """`from_rows` for rows read as mappings (the fast read path)."""
+        cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            cursor = Cursor(created_at=last["created_at"], id=last["id"]).encode()
+        return cls(items=cast("Sequence[K]", rows[:limit]), next_cursor=cursor)
 
 
 def page_of(read_model: type[R], page: Slice[Any]) -> Page[R]:

@@ -216,6 +216,9 @@ class AccessClaims:
 _REQUIRED_CLAIMS = ["sub", "exp", "iat", "jti", "iss", "aud", "type"]
 
 
+VERIFIED_TOKENS_KEPT = 4096
+
+
 class AccessTokens:
     """Short-lived JWT access tokens: `sub, exp, iat, jti, iss, aud, type="access"`, plus
     `sid`, the login (refresh-token family) they belong to."""
@@ -226,6 +229,8 @@ class AccessTokens:
         self.issuer = settings.jwt_issuer
         self.audience = settings.jwt_audience
         self.ttl_seconds = settings.access_token_ttl_seconds
+        # Tokens that passed every check, by their exact text (signature included).
+        self._verified: dict[str, AccessClaims] = {}
 
     def issue(self, user_id: uuid.UUID, now: datetime, session_id: uuid.UUID | None = None) -> str:
         issued_at = now.timestamp()
@@ -245,6 +250,25 @@ class AccessTokens:
         return jwt.encode(claims, self.key, algorithm=self.algorithm)
 
     def decode(self, token: str) -> AccessClaims:
+        """The claims of a valid access token; InvalidAccessToken otherwise.
+
+        A client sends the same token with every request for its lifetime, and checking its
+        signature and claims costs more than the rest of a request's authentication: the
+        verified claims are kept (bounded, oldest out) and only the expiry, the one check
+        that time changes, is made again. Revocation is the user row's business (read on
+        every request), not the token's."""
+        verified = self._verified.get(token)
+        if verified is not None:
+            if verified.expires_at > time.time():
+                return verified
+            del self._verified[token]
+        claims = self._decode(token)
+        if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+            del self._verified[next(iter(self._verified))]
+        self._verified[token] = claims
+        return claims
+
+    def _decode(self, token: str) -> AccessClaims:
         try:
             payload = jwt.decode(
                 token,

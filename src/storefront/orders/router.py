@@ -8,9 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Response, status
 
 from storefront.auth.dependencies import AdminUser, CurrentUser
-from storefront.core.database import SessionDep
+from storefront.core.database import ReaderDep, SessionDep
 from storefront.core.openapi import error_responses
-from storefront.core.pagination import Page, PageParamsDep, page_of
+from storefront.core.pagination import Page, PageParamsDep
+from storefront.core.responses import json_response, page_response
 from storefront.orders import service
 from storefront.orders.models import OrderStatus
 from storefront.orders.schemas import (
@@ -91,18 +92,18 @@ async def place(
 
 @router.get("", response_model=Page[OrderRead], responses=error_responses(401))
 async def list_mine(
-    user: CurrentUser, session: SessionDep, page: PageParamsDep, status: StatusQuery = None
-) -> Page[OrderRead]:
+    user: CurrentUser, reader: ReaderDep, page: PageParamsDep, status: StatusQuery = None
+) -> Response:
     """The caller's orders, newest first."""
-    return page_of(
-        OrderRead, await service.list_orders(session, page, user_id=user.id, status=status)
+    return page_response(
+        OrderRead, await service.list_orders(reader, page, user_id=user.id, status=status)
     )
 
 
 @router.get("/{order_id}", response_model=OrderRead, responses=error_responses(401, 404))
-async def get_mine(order_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> OrderRead:
+async def get_mine(order_id: uuid.UUID, user: CurrentUser, reader: ReaderDep) -> Response:
     """One of the caller's orders (anyone else's is a 404)."""
-    return OrderRead.model_validate(await service.get_order(session, order_id, user_id=user.id))
+    return json_response(OrderRead, await service.read_order(reader, order_id, user_id=user.id))
 
 
 @router.post(
@@ -121,21 +122,21 @@ async def cancel(order_id: uuid.UUID, user: CurrentUser, session: SessionDep) ->
 @admin_router.get("", response_model=Page[OrderRead], responses=error_responses(401, 403))
 async def list_orders(
     _admin: AdminUser,
-    session: SessionDep,
+    reader: ReaderDep,
     page: PageParamsDep,
     user_id: Annotated[uuid.UUID | None, Query(description="Only this user's orders.")] = None,
     status: StatusQuery = None,
-) -> Page[OrderRead]:
+) -> Response:
     """Every order, newest first."""
-    return page_of(
-        OrderRead, await service.list_orders(session, page, user_id=user_id, status=status)
+    return page_response(
+        OrderRead, await service.list_orders(reader, page, user_id=user_id, status=status)
     )
 
 
 @admin_router.get("/{order_id}", response_model=OrderRead, responses=error_responses(401, 403, 404))
-async def get_order(order_id: uuid.UUID, _admin: AdminUser, session: SessionDep) -> OrderRead:
+async def get_order(order_id: uuid.UUID, _admin: AdminUser, reader: ReaderDep) -> Response:
     """Any order."""
-    return OrderRead.model_validate(await service.get_order(session, order_id))
+    return json_response(OrderRead, await service.read_order(reader, order_id))
 
 
 @admin_router.post(

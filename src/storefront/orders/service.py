@@ -13,6 +13,7 @@ import random
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,12 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storefront.core.database import utcnow
 from storefront.core.errors import Conflict, NotFound, ValidationFailed
 from storefront.core.pagination import PageParams, Slice
+from storefront.core.reads import Reader, Row
+from storefront.core.responses import render
 from storefront.orders import repository
 from storefront.orders.models import (
-    IdempotencyRecord,
     Order,
     OrderHistory,
-    OrderLine,
     OrderStatus,
 )
 from storefront.orders.schemas import OrderCreate, OrderRead
@@ -88,8 +89,8 @@ def _check_distinct_products(data: OrderCreate) -> None:
         seen.add(item.product_id)
 
 
-async def _build_order(session: AsyncSession, user_id: uuid.UUID, data: OrderCreate) -> Order:
-    """Take the stock of every line (all or none) and build the order with copied prices."""
+async def _reserve(session: AsyncSession, data: OrderCreate) -> list[products.ReservedProduct]:
+    """Take the stock of every line (all or none): what each line copies, in line order."""
     quantities = {item.product_id: item.quantity for item in data.items}
     reservation = await products.reserve_stock(session, quantities)
     # Raising rolls the whole transaction back, with whatever stock was already taken.
@@ -133,36 +134,62 @@ async def _build_order(session: AsyncSession, user_id: uuid.UUID, data: OrderCre
             },
         )
 
-    reserved = [reservation.reserved[item.product_id] for item in data.items]
+    return [reservation.reserved[item.product_id] for item in data.items]
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrder:
+    """The rows of a new order, as inserted and as answered."""
+
+    order: dict[str, Any]
+    lines: list[dict[str, Any]]
+    history: list[dict[str, Any]]
+
+    def body(self) -> str:
+        row = {**self.order, "lines": self.lines, "history": self.history}
+        return render(OrderRead, row).decode()
+
+
+def _new_order(
+    user_id: uuid.UUID, data: OrderCreate, reserved: list[products.ReservedProduct]
+) -> NewOrder:
+    """The order with the prices copied at order time, pending, and its first history row."""
     now = utcnow()
-    lines = [
-        OrderLine(
-            id=uuid.uuid4(),
-            position=position,
-            product_id=product.product_id,
-            sku=product.sku,
-            name=product.name,
-            unit_price_cents=product.price_cents,
-            quantity=item.quantity,
-            line_total_cents=product.price_cents * item.quantity,
-        )
+    order_id = uuid.uuid4()
+    lines: list[dict[str, Any]] = [
+        {
+            "id": uuid.uuid4(),
+            "order_id": order_id,
+            "position": position,
+            "product_id": product.product_id,
+            "sku": product.sku,
+            "name": product.name,
+            "unit_price_cents": product.price_cents,
+            "quantity": item.quantity,
+            "line_total_cents": product.price_cents * item.quantity,
+        }
         for position, (item, product) in enumerate(zip(data.items, reserved, strict=True))
     ]
-    return Order(
-        id=uuid.uuid4(),
-        user_id=user_id,
-        status=OrderStatus.PENDING.value,
-        currency=reserved[0].currency,
-        total_cents=sum(line.line_total_cents for line in lines),
-        created_at=now,
-        updated_at=now,
-        lines=lines,
-        history=[
-            OrderHistory(
-                id=uuid.uuid4(), status=OrderStatus.PENDING.value, at=now, actor_id=user_id
-            )
-        ],
-    )
+    pending = OrderStatus.PENDING.value
+    order = {
+        "id": order_id,
+        "user_id": user_id,
+        "status": pending,
+        "currency": reserved[0].currency,
+        "total_cents": sum(line["line_total_cents"] for line in lines),
+        "created_at": now,
+        "updated_at": now,
+    }
+    history = [
+        {
+            "id": uuid.uuid4(),
+            "order_id": order_id,
+            "status": pending,
+            "at": now,
+            "actor_id": user_id,
+        }
+    ]
+    return NewOrder(order, lines, history)
 
 
 async def place_order(
@@ -183,14 +210,13 @@ async def place_order(
     fingerprint = None
     if idempotency_key is not None:
         fingerprint = request_fingerprint(data)
-        locked = await repository.try_advisory_lock(
-            session, idempotency_lock_id(user_id, idempotency_key)
+        locked, record = await repository.lock_and_find_idempotency_record(
+            session, idempotency_lock_id(user_id, idempotency_key), user_id, idempotency_key
         )
         if not locked:
             raise _in_progress()
-        record = await repository.get_idempotency_record(session, user_id, idempotency_key)
         if record is not None and record.created_at < utcnow() - IDEMPOTENCY_TTL:
-            await repository.delete_idempotency_record(session, record)
+            await repository.delete_idempotency_record(session, user_id, idempotency_key)
             record = None
         if record is not None:
             if record.fingerprint != fingerprint:
@@ -202,22 +228,20 @@ async def place_order(
                 )
             return PlacedOrder(record.status_code, record.response_body, replayed=True)
 
-    order = await _build_order(session, user_id, data)
-    body = OrderRead.model_validate(order).model_dump_json()
-    pending: list[Order | IdempotencyRecord] = [order]
+    order = _new_order(user_id, data, await _reserve(session, data))
+    body = order.body()
+    stored = None
     if idempotency_key is not None and fingerprint is not None:
-        pending.append(
-            IdempotencyRecord(
-                user_id=user_id,
-                key=idempotency_key,
-                fingerprint=fingerprint,
-                status_code=201,
-                response_body=body,
-                created_at=order.created_at,
-            )
-        )
+        stored = {
+            "user_id": user_id,
+            "key": idempotency_key,
+            "fingerprint": fingerprint,
+            "status_code": 201,
+            "response_body": body,
+            "created_at": order.order["created_at"],
+        }
     try:
-        await repository.add(session, *pending)
+        await repository.insert_order(session, order.order, order.lines, order.history, stored)
     except IntegrityError as exc:
         # Only where no advisory lock exists (SQLite): a concurrent request with the same
         # key committed first. This transaction (and its stock) is rolled back.
@@ -237,20 +261,30 @@ async def purge_expired_idempotency_keys(session: AsyncSession) -> None:
 
 
 async def list_orders(
-    session: AsyncSession,
+    reader: Reader,
     page: PageParams,
     *,
     user_id: uuid.UUID | None = None,
     status: OrderStatus | None = None,
-) -> Slice[Order]:
-    rows = await repository.list_page(
-        session,
+) -> Slice[Row]:
+    rows = await repository.read_page(
+        reader,
         user_id=user_id,
         status=status.value if status else None,
         limit=page.limit,
         cursor=page.cursor,
     )
-    return Slice.from_rows(rows, page.limit)
+    return Slice.from_mappings(rows, page.limit)
+
+
+async def read_order(
+    reader: Reader, order_id: uuid.UUID, *, user_id: uuid.UUID | None = None
+) -> Row:
+    """With `user_id`, only that user's order: someone else's is as missing as no order."""
+    order = await repository.read_one(reader, order_id, user_id=user_id)
+    if order is None:
+        raise NotFound("Order not found")
+    return order
 
 
 async def get_order(

@@ -5,12 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
-from sqlalchemy import func, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, bindparam, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefront.core.database import utcnow
 from storefront.core.pagination import Cursor
+from storefront.core.reads import Reader, ReadQuery, Row
 from storefront.products.models import Product
 
 
@@ -32,35 +35,89 @@ class ReservedRow:
     currency: str
 
 
-async def list_page(
-    session: AsyncSession, filters: ProductFilters, limit: int, cursor: Cursor | None
-) -> Sequence[Product]:
-    """`limit + 1` products, newest first, after `cursor`."""
-    query = select(Product)
+# --------------------------------------------------------------------------- fast reads
+
+_COLUMNS = list(Product.__table__.c)
+_TABLE = Product.__table__.c
+_LIKE_ESCAPE = "/"
+
+
+def _contains(column: Any) -> ColumnElement[bool]:
+    return column.icontains(bindparam("q"), escape=_LIKE_ESCAPE)  # type: ignore[no-any-return]
+
+
+# Each condition a page query may carry; a query is compiled once per set of conditions.
+# Activity is a literal, not a parameter: PostgreSQL proves the partial index
+# `... WHERE is_active` usable only from a literal, also in a prepared statement's generic plan.
+_CONDITIONS: dict[str, ColumnElement[bool]] = {
+    "active": _TABLE.is_active.is_(True),
+    "inactive": _TABLE.is_active.is_(False),
+    "q": or_(_contains(_TABLE.name), _contains(_TABLE.sku), _contains(_TABLE.description)),
+    "min_price_cents": _TABLE.price_cents >= bindparam("min_price_cents"),
+    "max_price_cents": _TABLE.price_cents <= bindparam("max_price_cents"),
+    "in_stock": _TABLE.stock > 0,
+    "out_of_stock": _TABLE.stock == 0,
+    "cursor": tuple_(_TABLE.created_at, _TABLE.id)
+    < tuple_(
+        bindparam("cursor_created_at", type_=_TABLE.created_at.type),
+        bindparam("cursor_id", type_=_TABLE.id.type),
+    ),
+}
+
+
+@cache
+def _page_query(conditions: tuple[str, ...]) -> ReadQuery:
+    query = select(*_COLUMNS).where(*(_CONDITIONS[name] for name in conditions))
+    ordered = query.order_by(_TABLE.created_at.desc(), _TABLE.id.desc())
+    return ReadQuery(ordered.limit(bindparam("limit")))
+
+
+_ACTIVE_BY_ID = ReadQuery(
+    select(*_COLUMNS).where(_TABLE.id == bindparam("product_id"), _TABLE.is_active.is_(True))
+)
+
+
+def _escaped_like(text: str) -> str:
+    for special in (_LIKE_ESCAPE, "%", "_"):
+        text = text.replace(special, _LIKE_ESCAPE + special)
+    return text
+
+
+def _page_shape(filters: ProductFilters, cursor: Cursor | None) -> dict[str, Any]:
+    """The conditions of a page query (`_CONDITIONS` keys) mapped to their parameters."""
+    shape: dict[str, Any] = {}
     if filters.is_active is not None:
-        query = query.where(Product.is_active.is_(filters.is_active))
+        shape["active" if filters.is_active else "inactive"] = {}
     if filters.q:
-        query = query.where(
-            or_(
-                Product.name.icontains(filters.q, autoescape=True),
-                Product.sku.icontains(filters.q, autoescape=True),
-                Product.description.icontains(filters.q, autoescape=True),
-            )
-        )
+        shape["q"] = {"q": _escaped_like(filters.q)}
     if filters.min_price_cents is not None:
-        query = query.where(Product.price_cents >= filters.min_price_cents)
+        shape["min_price_cents"] = {"min_price_cents": filters.min_price_cents}
     if filters.max_price_cents is not None:
-        query = query.where(Product.price_cents <= filters.max_price_cents)
-    if filters.in_stock is True:
-        query = query.where(Product.stock > 0)
-    elif filters.in_stock is False:
-        query = query.where(Product.stock == 0)
+        shape["max_price_cents"] = {"max_price_cents": filters.max_price_cents}
+    if filters.in_stock is not None:
+        shape["in_stock" if filters.in_stock else "out_of_stock"] = {}
     if cursor is not None:
-        query = query.where(
-            tuple_(Product.created_at, Product.id) < tuple_(cursor.created_at, cursor.id)
-        )
-    query = query.order_by(Product.created_at.desc(), Product.id.desc()).limit(limit + 1)
-    return (await session.scalars(query)).all()
+        shape["cursor"] = {"cursor_created_at": cursor.created_at, "cursor_id": cursor.id}
+    return shape
+
+
+async def read_page(
+    reader: Reader, filters: ProductFilters, limit: int, cursor: Cursor | None
+) -> list[Row]:
+    """`limit + 1` products, newest first, after `cursor` (fast read path)."""
+    shape = _page_shape(filters, cursor)
+    params: dict[str, Any] = {"limit": limit + 1}
+    for values in shape.values():
+        params.update(values)
+    return await reader.all(_page_query(tuple(shape)), **params)
+
+
+async def read_active(reader: Reader, product_id: uuid.UUID) -> Row | None:
+    """An active product (fast read path)."""
+    return await reader.first(_ACTIVE_BY_ID, product_id=product_id)
+
+
+# --------------------------------------------------------------------------- ORM
 
 
 async def get(session: AsyncSession, product_id: uuid.UUID) -> Product | None:
@@ -85,19 +142,28 @@ async def flush(session: AsyncSession) -> None:
     await session.flush()
 
 
+# Built once: a statement made per call costs more to construct than to run.
+_TAKE_STOCK = (
+    update(Product)
+    .where(
+        Product.id == bindparam("product_id"),
+        Product.is_active.is_(True),
+        Product.stock >= bindparam("quantity"),
+    )
+    .values(stock=Product.stock - bindparam("quantity"), updated_at=bindparam("now"))
+    .returning(Product.id, Product.sku, Product.name, Product.price_cents, Product.currency)
+)
+
+
 async def take_stock(
     session: AsyncSession, product_id: uuid.UUID, quantity: int
 ) -> ReservedRow | None:
     """Take `quantity` units if the product is active and has them; None otherwise. The
-    condition is re-checked on the locked row, so concurrent takers can never oversell."""
-    result = await session.execute(
-        update(Product)
-        .where(Product.id == product_id, Product.is_active, Product.stock >= quantity)
-        .values(stock=Product.stock - quantity, updated_at=utcnow())
-        .returning(Product.id, Product.sku, Product.name, Product.price_cents, Product.currency)
-        .execution_options(synchronize_session=False)
-    )
-    row = result.one_or_none()
+    condition is re-checked on the locked row, so concurrent takers can never oversell.
+    (Core on the session's connection: the ORM's bulk-update machinery has nothing to do.)"""
+    connection = await session.connection()
+    params = {"product_id": product_id, "quantity": quantity, "now": utcnow()}
+    row = (await connection.execute(_TAKE_STOCK, params)).one_or_none()
     if row is None:
         return None
     return ReservedRow(

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 
 from storefront.auth.dependencies import AdminUser
-from storefront.core.database import SessionDep
+from storefront.core.database import ReaderDep, SessionDep
 from storefront.core.http_cache import (
     IfNoneMatchHeader,
     cacheable_responses,
@@ -16,7 +16,8 @@ from storefront.core.http_cache import (
     rows_etag,
 )
 from storefront.core.openapi import error_responses
-from storefront.core.pagination import Page, PageParamsDep, page_of
+from storefront.core.pagination import Page, PageParamsDep
+from storefront.core.responses import json_response, page_response
 from storefront.products import service
 from storefront.products.repository import ProductFilters
 from storefront.products.schemas import (
@@ -53,24 +54,24 @@ InStockQuery = Annotated[
 async def search(
     request: Request,
     response: Response,
-    session: SessionDep,
+    reader: ReaderDep,
     page: PageParamsDep,
     q: SearchQuery = None,
     min_price_cents: PriceQuery = None,
     max_price_cents: PriceQuery = None,
     in_stock: InStockQuery = None,
     _if_none_match: IfNoneMatchHeader = None,  # for the document; every line is read below
-) -> Page[ProductRead] | Response:
+) -> Response:
     """Active products, newest first. Cacheable: `ETag`, and 304 for a matching
     `If-None-Match`."""
     filters = ProductFilters(
         q=q, min_price_cents=min_price_cents, max_price_cents=max_price_cents, in_stock=in_stock
     )
-    found = await service.list_active_products(session, filters, page)
+    found = await service.list_active_products(reader, filters, page)
     etag = rows_etag(ProductPage, found.items, found.next_cursor)
     if (not_modified := cached_or_not_modified(request, response, etag)) is not None:
         return not_modified
-    return page_of(ProductRead, found)
+    return page_response(ProductRead, found, headers=response.headers)
 
 
 @router.get(
@@ -82,16 +83,16 @@ async def get(
     product_id: uuid.UUID,
     request: Request,
     response: Response,
-    session: SessionDep,
+    reader: ReaderDep,
     _if_none_match: IfNoneMatchHeader = None,  # for the document; every line is read below
-) -> ProductRead | Response:
+) -> Response:
     """An active product (an inactive one is a 404). Cacheable: `ETag`, and 304 for a
     matching `If-None-Match`."""
-    product = await service.get_active_product(session, product_id)
+    product = await service.get_active_product(reader, product_id)
     etag = rows_etag(ProductRead, [product])
     if (not_modified := cached_or_not_modified(request, response, etag)) is not None:
         return not_modified
-    return ProductRead.model_validate(product)
+    return json_response(ProductRead, product, headers=response.headers)
 
 
 # --------------------------------------------------------------------------- admin
@@ -102,14 +103,14 @@ _ADMIN_ERRORS = (401, 403)
 @admin_router.get("", response_model=Page[ProductRead], responses=error_responses(*_ADMIN_ERRORS))
 async def list_products(
     _admin: AdminUser,
-    session: SessionDep,
+    reader: ReaderDep,
     page: PageParamsDep,
     q: SearchQuery = None,
     min_price_cents: PriceQuery = None,
     max_price_cents: PriceQuery = None,
     in_stock: InStockQuery = None,
     is_active: Annotated[bool | None, Query()] = None,
-) -> Page[ProductRead]:
+) -> Response:
     """Every product, inactive ones included, newest first."""
     filters = ProductFilters(
         q=q,
@@ -118,7 +119,7 @@ async def list_products(
         in_stock=in_stock,
         is_active=is_active,
     )
-    return page_of(ProductRead, await service.list_products(session, filters, page))
+    return page_response(ProductRead, await service.list_products(reader, filters, page))
 
 
 @admin_router.post(

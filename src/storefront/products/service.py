@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefront.core.errors import Conflict, NotFound
 from storefront.core.pagination import PageParams, Slice
+from storefront.core.reads import Reader, Row
 from storefront.products import repository
 from storefront.products.models import Product
 from storefront.products.repository import ProductFilters
@@ -69,21 +70,21 @@ def _is_empty_price_range(filters: ProductFilters) -> bool:
     return low is not None and high is not None and low > high
 
 
-async def _page(session: AsyncSession, filters: ProductFilters, page: PageParams) -> Slice[Product]:
+async def _page(reader: Reader, filters: ProductFilters, page: PageParams) -> Slice[Row]:
     if _is_empty_price_range(filters):
         # Each bound is valid on its own (the OpenAPI document allows it); together they
         # match nothing, which is an empty page rather than an error.
         return Slice(items=[])
-    rows = await repository.list_page(session, filters, page.limit, page.cursor)
-    return Slice.from_rows(rows, page.limit)
+    rows = await repository.read_page(reader, filters, page.limit, page.cursor)
+    return Slice.from_mappings(rows, page.limit)
 
 
 # --------------------------------------------------------------------------- public
 
 
 async def list_active_products(
-    session: AsyncSession, filters: ProductFilters, page: PageParams
-) -> Slice[Product]:
+    reader: Reader, filters: ProductFilters, page: PageParams
+) -> Slice[Row]:
     active_only = ProductFilters(
         q=filters.q,
         min_price_cents=filters.min_price_cents,
@@ -91,12 +92,12 @@ async def list_active_products(
         in_stock=filters.in_stock,
         is_active=True,
     )
-    return await _page(session, active_only, page)
+    return await _page(reader, active_only, page)
 
 
-async def get_active_product(session: AsyncSession, product_id: uuid.UUID) -> Product:
-    product = await repository.get(session, product_id)
-    if product is None or not product.is_active:
+async def get_active_product(reader: Reader, product_id: uuid.UUID) -> Row:
+    product = await repository.read_active(reader, product_id)
+    if product is None:
         raise NotFound("Product not found")
     return product
 
@@ -104,10 +105,8 @@ async def get_active_product(session: AsyncSession, product_id: uuid.UUID) -> Pr
 # --------------------------------------------------------------------------- admin
 
 
-async def list_products(
-    session: AsyncSession, filters: ProductFilters, page: PageParams
-) -> Slice[Product]:
-    return await _page(session, filters, page)
+async def list_products(reader: Reader, filters: ProductFilters, page: PageParams) -> Slice[Row]:
+    return await _page(reader, filters, page)
 
 
 async def get_product(session: AsyncSession, product_id: uuid.UUID) -> Product:

@@ -4,13 +4,35 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from datetime import datetime
 
-from sqlalchemy import or_, select, tuple_, update
+from sqlalchemy import bindparam, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefront.core.pagination import Cursor
+from storefront.core.reads import Reader, ReadQuery
 from storefront.users.models import Role, User
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """A user row as read on the fast path: read-only, every column but the password hash."""
+
+    id: uuid.UUID
+    email: str
+    full_name: str
+    role: str
+    is_active: bool
+    is_verified: bool
+    tokens_valid_after: datetime | None
+    kept_session_id: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+_RECORD_COLUMNS = [User.__table__.c[field.name] for field in fields(UserRecord)]
+_RECORD_BY_ID = ReadQuery(select(*_RECORD_COLUMNS).where(User.id == bindparam("user_id")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +81,12 @@ async def replace_password_hash(
         .execution_options(synchronize_session=False)
     )
     return result.first() is not None
+
+
+async def read_record(reader: Reader, user_id: uuid.UUID) -> UserRecord | None:
+    """The user by primary key, on the fast read path (one statement, no transaction)."""
+    row = await reader.first(_RECORD_BY_ID, user_id=user_id)
+    return None if row is None else UserRecord(**row)
 
 
 async def get_by_email(session: AsyncSession, email: str) -> User | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from storefront.auth.dependencies import AdminUser, CurrentUser, PasswordHasherDep
 from storefront.auth.schemas import EmailTakenError
@@ -15,6 +15,7 @@ from storefront.core.error_schemas import WrongPasswordError
 from storefront.core.openapi import error_responses
 from storefront.core.pagination import Page, PageParamsDep, page_of
 from storefront.core.rate_limit import limit_password_check
+from storefront.core.responses import json_response
 from storefront.users import service
 from storefront.users.models import Role
 from storefront.users.repository import UserFilters
@@ -41,9 +42,9 @@ SearchQuery = Annotated[
 
 
 @router.get("/me", response_model=UserRead, responses=error_responses(401))
-async def read_me(user: CurrentUser) -> UserRead:
+async def read_me(user: CurrentUser) -> Response:
     """The caller's account."""
-    return UserRead.model_validate(user)
+    return json_response(UserRead, user)
 
 
 @router.patch(

@@ -1,4 +1,4 @@
-"""The report: one markdown table, RSS per worker, the login-storm ratio, issue 5's targets."""
+"""The report: one markdown table, RSS per worker, the storm ratios, issue 10's targets."""
 
 from __future__ import annotations
 
@@ -10,17 +10,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchkit.runner import Results, Side
-from benchkit.scenarios import STORM, STORM_LOGIN, Scenario
+from benchkit.scenarios import ATTACKED, STORM, STORM_LOGIN, Scenario, storm_of
 from benchkit.wrk import WrkResult
 
 STOREFRONT = "storefront"
 BASELINE = "baseline"
 READ_SCENARIOS = ("users_me", "order", "orders", "products")
-MIN_READ_RPS, MAX_READ_P99 = 0.5, 2.0
+# Issue 10's targets: ratios to the baseline in one run, unless said otherwise.
+MIN_READ_RPS, MAX_READ_P99 = 0.4, 3.0
 MIN_WRITE_RPS = 0.4
-MIN_HEALTH_RPS = 0.5
-MAX_STORM_P99 = 2.0
-MAX_RSS_GROWTH = 1.2
+MIN_HEALTH_RPS = 0.35
+MIN_LOGINS_BESIDE_READS = 0.7  # logins/s during the storm, against the baseline's
+MAX_STORM_P99 = 2.0  # a read's p99 during a storm against its p99 alone (same server)
+MAX_RSS_GROWTH = 1.1
 
 
 @dataclass(frozen=True)
@@ -97,9 +99,10 @@ class Report:
     def p99_ratio(self, scenario: str) -> float | None:
         return self._ratio("p99_ms", (STOREFRONT, scenario), (BASELINE, scenario))
 
-    def storm_ratio(self, server: str) -> float | None:
-        """p99 of GET /products during the storm divided by its p99 alone."""
-        return self._ratio("p99_ms", (server, STORM), (server, "products"))
+    def storm_ratio(self, server: str, scenario: str = STORM) -> float | None:
+        """p99 of a read during a storm divided by its p99 alone."""
+        alone = ATTACKED.get(scenario, "products")
+        return self._ratio("p99_ms", (server, scenario), (server, alone))
 
     # ------------------------------------------------------------------ table
 
@@ -112,8 +115,10 @@ class Report:
                 rows.append((scenario.name, f"{scenario.title}, {logins}"))
             else:
                 rows.append((scenario.name, scenario.title))
-            if scenario.name == STORM:
-                rows.append((STORM_LOGIN, f"POST /api/v1/auth/login beside it, {logins}"))
+            if scenario.kind in ("storm", "attack"):
+                storm, key = storm_of(scenario)
+                beside = "it" if scenario.kind == "storm" else ATTACKED[scenario.name]
+                rows.append((key, f"{storm.title} beside {beside}, {logins}"))
         return rows
 
     def _cells(self, name: str, server: str) -> list[str]:
@@ -135,11 +140,16 @@ class Report:
             errors,
         ]
 
+    def cpu_us(self, server: str, scenario: str) -> float | None:
+        """Median CPU time of the server's workers per request (µs), None if not measured."""
+        values = self.results.cpu_us.get(server, {}).get(scenario, [])
+        return statistics.median(values) if values else None
+
     def table(self) -> str:
         lines = [
             "| scenario | server | req/s median (min-max) | p50 ms | p99 ms | non-2xx "
-            "| req/s / baseline | p99 / baseline |",
-            "|---|---|---:|---:|---:|---:|---:|---:|",
+            "| req/s / baseline | p99 / baseline | server CPU µs/req |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for name, title in self._rows():
             for server in (STOREFRONT, BASELINE):
@@ -148,7 +158,9 @@ class Report:
                 ratios = ["", ""]
                 if server == STOREFRONT and BASELINE in self.sides:
                     ratios = [_times(self.rps_ratio(name)), _times(self.p99_ratio(name))]
+                cpu = self.cpu_us(server, name)
                 cells = [f"`{title}`", server, *self._cells(name, server), *ratios]
+                cells.append("-" if cpu is None else f"{cpu:,.0f}")
                 lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)
 
@@ -167,15 +179,20 @@ class Report:
 
     def storm_lines(self) -> list[str]:
         lines = []
-        for server in self.sides:
-            during, alone = self.stats(server, STORM), self.stats(server, "products")
-            if during and alone:
-                lines.append(
-                    f"- {server}: p99 of GET /products during the login storm "
-                    f"{during.p99_ms:.2f} ms vs {alone.p99_ms:.2f} ms alone = "
-                    f"{_times(self.storm_ratio(server))}"
-                )
+        for scenario in (STORM, *ATTACKED):
+            for server in self.sides:
+                during = self.stats(server, scenario)
+                alone = self.stats(server, ATTACKED.get(scenario, "products"))
+                if during and alone:
+                    lines.append(
+                        f"- {server}: p99 of `{self._title(scenario)}` "
+                        f"{during.p99_ms:.2f} ms vs {alone.p99_ms:.2f} ms alone = "
+                        f"{_times(self.storm_ratio(server, scenario))}"
+                    )
         return lines
+
+    def _title(self, name: str) -> str:
+        return next((title for key, title in self._rows() if key == name), name)
 
     # ---------------------------------------------------------------- targets
 
@@ -183,7 +200,9 @@ class Report:
         targets = [self._read_target(name) for name in READ_SCENARIOS]
         targets.append(self._rps_target("post_order", MIN_WRITE_RPS))
         targets.append(self._rps_target("health", MIN_HEALTH_RPS))
-        targets.append(self._storm_target())
+        targets.append(self._rps_target(STORM_LOGIN, MIN_LOGINS_BESIDE_READS))
+        targets.append(self._storm_target(STORM))
+        targets += [self._storm_target(name) for name in ATTACKED]
         targets.append(self._memory_target())
         targets.append(self._errors_target())
         return targets
@@ -203,9 +222,9 @@ class Report:
             return Target("SKIP", f"{text} (not measured on both sides)")
         return Target(_status(rps >= minimum), f"{text}: {_times(rps)}")
 
-    def _storm_target(self) -> Target:
-        value = self.storm_ratio(STOREFRONT)
-        text = f"login storm: Storefront's GET /products p99 during it <= {MAX_STORM_P99}x alone"
+    def _storm_target(self, scenario: str) -> Target:
+        value = self.storm_ratio(STOREFRONT, scenario)
+        text = f"{scenario}: Storefront's p99 of the read during it <= {MAX_STORM_P99}x alone"
         if value is None:
             return Target("SKIP", f"{text} (not measured)")
         return Target(_status(value <= MAX_STORM_P99), f"{text}: {_times(value)}")
@@ -223,11 +242,14 @@ class Report:
         return Target(_status(worst <= MAX_RSS_GROWTH), f"{text}: {shown}")
 
     def _errors_target(self) -> Target:
-        text = "errors: zero non-2xx (and zero socket errors/timeouts) in every Storefront scenario"
+        text = (
+            "errors: zero non-2xx (and zero socket errors/timeouts) in every Storefront scenario "
+            "(the wrong-password storm's own 401/429/503 excepted)"
+        )
         measured = {
             name: stats
             for name, _ in self._rows()
-            if (stats := self.stats(STOREFRONT, name)) is not None
+            if not _is_attack_storm(name) and (stats := self.stats(STOREFRONT, name)) is not None
         }
         if not measured:
             return Target("SKIP", f"{text} (nothing measured)")
@@ -241,6 +263,11 @@ class Report:
         if skipped:
             detail += f"; not measured (did not answer 2xx): {', '.join(skipped)}"
         return Target(_status(not bad and not skipped), f"{text}: {detail}")
+
+
+def _is_attack_storm(name: str) -> bool:
+    """The wrong-password storm's own results: refusals are what it is made of."""
+    return name.endswith("_storm") and name.removesuffix("_storm") in ATTACKED
 
 
 # ------------------------------------------------------------------ log scan

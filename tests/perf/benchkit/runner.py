@@ -18,7 +18,8 @@ import httpx
 from benchkit import wrk
 from benchkit.console import say
 from benchkit.fixtures import Fixtures
-from benchkit.scenarios import LOGIN, STORM, STORM_LOGIN, Scenario
+from benchkit.profiling import cpu_seconds
+from benchkit.scenarios import LOGIN, STORM, Scenario, storm_of
 from benchkit.servers import Server, rss_mib
 from benchkit.wrk import WrkJob, WrkResult
 
@@ -63,6 +64,11 @@ class Results:
     runs: dict[str, dict[str, list[WrkResult]]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(list))
     )
+    # server -> scenario -> the workers' CPU time per request, µs, one per repetition: what a
+    # request costs the server, whatever else loads the machine (wall-clock rates do not).
+    cpu_us: dict[str, dict[str, list[float]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(list))
+    )
 
     def add(self, server: str, scenario: str, result: WrkResult) -> None:
         self.runs[server][scenario].append(result)
@@ -100,7 +106,7 @@ class Runner:
             if reason is not None:
                 side.skipped[scenario.name] = reason
                 say(f"  {side.name}: skipping {scenario.name}: {reason}")
-            elif scenario.kind not in ("login", "storm") and self.options.warmup_s > 0:
+            elif scenario.kind not in ("login", "storm", "attack") and self.options.warmup_s > 0:
                 # A login probe already ran bcrypt once; the storm reuses products.
                 self._run(side, scenario, fixtures, self.options.warmup_s, "warmup")
         side.rss_warm = worker_rss(side.server)
@@ -131,11 +137,15 @@ class Runner:
     def _measure_one(self, side: Side, scenario: Scenario, repetition: int) -> None:
         label = f"{side.name}/{scenario.name}/{repetition + 1}"
         fixtures = side.current_fixtures()
-        if scenario.name == STORM:
-            result, login = self._storm(side, scenario, fixtures, label)
-            self.results.add(side.name, STORM_LOGIN, login)
+        if scenario.kind in ("storm", "attack"):
+            result, storm, storm_key = self._storm(side, scenario, fixtures, label)
+            self.results.add(side.name, storm_key, storm)
         else:
+            workers = side.server.worker_pids()
+            cpu_before = cpu_seconds(workers)
             result = self._run(side, scenario, fixtures, self.options.duration_s, label)
+            per_request = (cpu_seconds(workers) - cpu_before) / max(result.requests, 1)
+            self.results.cpu_us[side.name][scenario.name].append(per_request * 1e6)
         self.results.add(side.name, scenario.name, result)
         errors = result.err_status + result.socket_errors
         say(
@@ -162,6 +172,10 @@ class Runner:
             label=label,
         )
 
+    def run_once(self, side: Side, scenario: Scenario, duration_s: float, label: str) -> WrkResult:
+        """One wrk run of a scenario, outside the measurement (e.g. under a profiler)."""
+        return self._run(side, scenario, side.current_fixtures(), duration_s, label)
+
     def _run(
         self, side: Side, scenario: Scenario, fixtures: Fixtures, duration_s: float, label: str
     ) -> WrkResult:
@@ -171,18 +185,20 @@ class Runner:
 
     def _storm(
         self, side: Side, scenario: Scenario, fixtures: Fixtures, label: str
-    ) -> tuple[WrkResult, WrkResult]:
-        """GET /products measured while a second wrk keeps logging in (bcrypt cost 12)."""
+    ) -> tuple[WrkResult, WrkResult, str]:
+        """A read measured while a second wrk keeps logging in (bcrypt cost 12): the storm's
+        result, and the key it is recorded under, come back beside the read's."""
         storm_s = self.options.duration_s + 2 * STORM_LEAD_SECONDS
+        logins, storm_key = storm_of(scenario)
         login_job = self._job(
-            side, LOGIN, fixtures, storm_s, f"{label}/login", self.options.login_connections
+            side, logins, fixtures, storm_s, f"{label}/login", self.options.login_connections
         )
         storm = wrk.start(self.wrk_path, login_job)
         try:
             time.sleep(STORM_LEAD_SECONDS)
-            products = self._run(side, scenario, fixtures, self.options.duration_s, label)
+            measured = self._run(side, scenario, fixtures, self.options.duration_s, label)
         except BaseException:
             storm.kill()
             storm.wait()
             raise
-        return products, wrk.finish(storm, login_job)
+        return measured, wrk.finish(storm, login_job), storm_key

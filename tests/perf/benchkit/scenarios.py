@@ -1,8 +1,9 @@
-"""The benchmarked scenarios (issue 5): what wrk drives, and the one request that probes it.
+"""The benchmarked scenarios: what wrk drives, and the one request that probes it.
 
 Every scenario runs the same way against Storefront and against the baseline; only the base
-URL and the fixtures (tokens, ids) differ. `storm` is the mixed run: `products` again, while
-a second wrk drives a login storm beside it.
+URL and the fixtures (tokens, ids) differ. `storm` is a mixed run: `products` again, while a
+second wrk drives a login storm beside it; `attack_products` and `attack_users_me` are those
+reads again while a second wrk drives a storm of wrong-password logins from 16 client IPs.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ CONDITIONAL_GET_SCRIPT = PERF_DIR / "conditional_get.lua"
 PRODUCTS_PATH = "/api/v1/products?limit=20&in_stock=true"
 STORM = "storm"
 STORM_LOGIN = "storm_login"  # the login side of the storm, recorded beside it
+WRONG_PASSWORD = "not-the-bench-password"
+FORWARDED_CLIENTS = "16"  # the wrong-password storm comes from this many client IPs
 
-Kind = Literal["health", "read", "write", "login", "storm"]
+Kind = Literal["health", "read", "write", "login", "storm", "attack"]
 
 
 @dataclass(frozen=True)
@@ -191,16 +194,60 @@ SCENARIOS: tuple[Scenario, ...] = (
 )
 BY_NAME: dict[str, Scenario] = {scenario.name: scenario for scenario in SCENARIOS}
 LOGIN = BY_NAME["login"]
+# A storm of wrong-password logins (bcrypt cost 12) from FORWARDED_CLIENTS client IPs,
+# through `X-Forwarded-For` (the benchmarked Storefront trusts 127.0.0.1 as its proxy). Its
+# own answers are 401, 429 or 503 by design; it only runs beside the `attack_*` scenarios.
+WRONG_LOGIN = Scenario(
+    "wrong_login",
+    "POST /api/v1/auth/login, wrong password",
+    "login",
+    "POST",
+    "/api/v1/auth/login",
+    "login.lua",
+    extra_env={"WRK_PASSWORD": WRONG_PASSWORD, "WRK_FORWARDED_IPS": FORWARDED_CLIENTS},
+)
+# The reads measured beside it, each compared with the same read alone.
+ATTACKED: dict[str, str] = {"attack_products": "products", "attack_users_me": "users_me"}
+SCENARIOS += (
+    Scenario(
+        "attack_products",
+        "GET /api/v1/products during a wrong-password storm",
+        "attack",
+        "GET",
+        PRODUCTS_PATH,
+        "get.lua",
+    ),
+    Scenario(
+        "attack_users_me",
+        "GET /api/v1/users/me during a wrong-password storm",
+        "attack",
+        "GET",
+        "/api/v1/users/me",
+        "get.lua",
+        "reader",
+    ),
+)
+BY_NAME.update({scenario.name: scenario for scenario in SCENARIOS})
+
+
+def storm_of(scenario: Scenario) -> tuple[Scenario, str]:
+    """The storm driven beside a `storm`/`attack` scenario, and the key its result is
+    recorded under."""
+    if scenario.kind == "attack":
+        return WRONG_LOGIN, f"{scenario.name}_storm"
+    return LOGIN, STORM_LOGIN
 
 
 def select(names: list[str]) -> list[Scenario]:
-    """The named scenarios in table order; the storm needs `products` alone to compare with."""
+    """The named scenarios in table order; a scenario measured beside a storm needs the same
+    read alone to compare with."""
     unknown = sorted(set(names) - set(BY_NAME))
     if unknown:
         raise ValueError(f"unknown scenario(s): {', '.join(unknown)}; known: {', '.join(BY_NAME)}")
     wanted = set(names)
     if STORM in wanted:
         wanted.add("products")
+    wanted |= {alone for attacked, alone in ATTACKED.items() if attacked in wanted}
     return [scenario for scenario in SCENARIOS if scenario.name in wanted]
 
 

@@ -1,8 +1,9 @@
 """The two sides of the comparison: how to prepare, configure and start each server.
 
 Storefront runs as production would run it: `storefront serve --workers 2`, JSON logs,
-bcrypt cost 12, metrics on, hosts and CORS origins listed; only the rate limits are raised
-out of the way (they are still checked on every request). The baseline is
+bcrypt cost 12, metrics on, hosts and CORS origins listed, a database pool sized for the
+load (16 per worker, as the baseline's); only the rate limits are raised out of the way (they
+are still checked on every request). The baseline is
 `../shared/bench/baseline_app.py` in a virtualenv of its own, with the uvicorn flags its
 README gives.
 """
@@ -12,8 +13,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from sqlalchemy.engine import make_url
 
 from benchkit.seed import SeedSizes
 from benchkit.servers import Server, start_server
@@ -22,6 +26,7 @@ WORKERS = 2
 STOREFRONT_SECRET = "storefront-bench-signing-key-0123456789-abcdefgh"  # 48 characters
 BASELINE_SECRET = "baseline-bench-signing-key-0123456789-abcdefghij"  # 48 characters
 RAISED_LIMIT = "1000000/minute"
+POOL_PER_WORKER = 16  # the baseline's BASELINE_POOL_MAX default
 BASELINE_MODULES = "asyncpg, bcrypt, jwt, starlette, uvicorn, uvloop, httptools"
 
 
@@ -48,6 +53,14 @@ def run_logged(
 # --------------------------------------------------------------------------- Storefront
 
 
+def hashing_lock_dir(database_url: str) -> Path:
+    """The password-hashing slots of this run's server alone: the default directory is shared
+    by every Storefront on the machine (other test runs included), whose hashes would queue
+    with ours."""
+    name = make_url(database_url).database or "storefront"
+    return Path(tempfile.gettempdir()) / f"storefront-bench-hashing-{name}"
+
+
 def storefront_env(database_url: str) -> dict[str, str]:
     """The process environment of Storefront: production, with limits raised out of the way."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STOREFRONT_")}
@@ -66,6 +79,14 @@ def storefront_env(database_url: str) -> dict[str, str]:
             "STOREFRONT_RATE_LIMIT_REGISTER": RAISED_LIMIT,
             "STOREFRONT_RATE_LIMIT_REFRESH": RAISED_LIMIT,
             "STOREFRONT_RATE_LIMIT_PASSWORD_FORGOT": RAISED_LIMIT,
+            "STOREFRONT_RATE_LIMIT_ACCOUNT_MAIL": RAISED_LIMIT,
+            "STOREFRONT_PASSWORD_HASHING_LOCK_DIR": str(hashing_lock_dir(database_url)),
+            # Sized like the baseline's pool (up to 16 per worker, kept open): SQLAlchemy
+            # closes an overflow connection when it is returned, so at the benchmark's 16+
+            # requests in flight per worker the default 10 + 10 opens and closes hundreds of
+            # connections a second (see docs/performance.md, "Sizing the pool").
+            "STOREFRONT_DB_POOL_SIZE": str(POOL_PER_WORKER),
+            "STOREFRONT_DB_MAX_OVERFLOW": "0",
         }
     )
     return env
