@@ -121,5 +121,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         EdgeMiddleware,
         config=EdgeConfig.from_settings(settings, cors),
         metrics=app.state.metrics if settings.metrics_enabled else None,
+        fixed_answers={health.LIVE_PATH: health.LIVE_BODY},
     )
     return app

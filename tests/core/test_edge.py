@@ -89,6 +89,36 @@ async def test_generated_request_ids_are_32_hex_digits_and_unique(client: AsyncC
     assert all(re.fullmatch(r"[0-9a-f]{32}", request_id) for request_id in ids)
 
 
+async def test_the_liveness_probe_answered_at_the_edge_is_the_routes_answer(
+    client: AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`/health/live` never enters the framework, yet answers, logs and counts as its route."""
+    edge = await client.get("/health/live")
+    head = await client.head("/health/live")
+    # With an `Origin`, CORS applies: the framework's route answers, through CORS.
+    framework = await client.get("/health/live", headers={"Origin": ORIGIN})
+    metrics = (await client.get("/metrics")).text
+
+    assert edge.status_code == head.status_code == framework.status_code == 200
+    assert edge.content == framework.content == b'{"status":"ok"}'
+    assert edge.headers["content-type"] == framework.headers["content-type"]
+    assert head.content == b""
+    assert head.headers["content-length"] == str(len(edge.content))
+    assert framework.headers["access-control-allow-origin"] == ORIGIN
+    for response in (edge, head):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["x-request-id"]
+    lines = _request_lines(capsys.readouterr().out)
+    assert [(line["method"], line["route"], line["status"]) for line in lines[:3]] == [
+        ("GET", "/health/live", 200),
+        ("HEAD", "/health/live", 200),
+        ("GET", "/health/live", 200),
+    ]
+    assert 'method="GET",route="/health/live",status="200"} 2.0' in metrics
+    assert 'method="HEAD",route="/health/live",status="200"} 1.0' in metrics
+
+
 def test_a_log_value_orjson_refuses_still_makes_a_json_line() -> None:
     line = _json_line({"event": "x", "huge": 2**70, "when": b"bytes", 3: "non-str key"})
     assert json.loads(line)["huge"] == 2**70

@@ -110,8 +110,8 @@ class Settings(BaseSettings):
     # its refresh token is rotated.
     login_max_age_seconds: int = Field(default=2_592_000, ge=300, le=31_536_000)
     # Password hashing: at most this many hashes run at once on the whole machine (every
-    # worker process of every server sharing `password_hashing_lock_dir`) [cores / 2, at
-    # least 1]; beyond `password_hashing_queue` waiting checks per process, a check is refused
+    # worker process of every server sharing `password_hashing_lock_dir`) [the number of
+    # cores]; beyond `password_hashing_queue` waiting checks per process, a check is refused
     # at once with 503 [4 per concurrent hash].
     password_hashing_concurrency: int | None = Field(default=None, ge=1, le=256)
     password_hashing_queue: int | None = Field(default=None, ge=0, le=10_000)

@@ -27,6 +27,7 @@ class ClientAddressResolver:
 
     def __init__(self, trusted: Iterable[str]) -> None:
         self.trust_all = False
+        self._trusted: dict[str, bool] = {}
         self.networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
         for entry in trusted:
             if entry == "*":
@@ -34,9 +35,22 @@ class ClientAddressResolver:
             else:
                 self.networks.append(ipaddress.ip_network(entry, strict=False))
 
+    _CACHE_SIZE = 4096
+
     def is_trusted(self, host: str) -> bool:
         if self.trust_all:
             return True
+        # Every request asks about its peer: the answer is remembered (parsing an address
+        # costs more than the rest of the resolution).
+        known = self._trusted.get(host)
+        if known is None:
+            known = self._check(host)
+            if len(self._trusted) >= self._CACHE_SIZE:
+                self._trusted.clear()
+            self._trusted[host] = known
+        return known
+
+    def _check(self, host: str) -> bool:
         try:
             address = ipaddress.ip_address(host)
         except ValueError:

@@ -61,8 +61,9 @@ class HashingSlots:
     `directory`: each computation holds an exclusive `flock` on one of `count` slot files.
 
     bcrypt is CPU-bound and releases the GIL, so its bound belongs to the machine, not to one
-    worker process: with one slot per two cores, a login storm takes at most half the CPU and
-    every worker's event loop keeps the rest. The kernel drops a lock when its holder dies."""
+    worker process: with one slot per core, a login storm runs as many hashes as there are
+    cores however many workers queue them, and every worker's event loop keeps its fair share
+    of the CPU beside them. The kernel drops a lock when its holder dies."""
 
     def __init__(self, directory: Path, count: int) -> None:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -107,7 +108,7 @@ class PasswordHasher:
         lock_dir: Path | None = None,
     ) -> None:
         self.rounds = rounds
-        self.concurrency = concurrency or max(1, (os.cpu_count() or 2) // 2)
+        self.concurrency = concurrency or os.cpu_count() or 1
         self.max_waiting = 4 * self.concurrency if queue is None else queue
         self.lock_dir = lock_dir or default_hashing_lock_dir()
         self._slots: HashingSlots | None = None
