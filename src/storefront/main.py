@@ -139,4 +139,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         trusted_proxies=settings.trusted_proxies,
         hsts=settings.is_production,
     )
+    if settings.otel_enabled:
+        # Imported only when on: with tracing off, no OpenTelemetry code loads or runs.
+        from storefront.core.telemetry import instrument
+
+        instrument(app, app.state.database.engine)
     return app

@@ -121,6 +121,12 @@ def create_engine_from_settings(settings: Settings) -> AsyncEngine:
             "timeout": settings.db_connect_timeout,
             "command_timeout": max(settings.db_pool_timeout * 6, 30),
             "server_settings": {"application_name": "storefront"},
+            # Behind PgBouncer in transaction mode, each transaction (and each statement
+            # outside one) may run on another server connection, where asyncpg's named,
+            # cached prepared statements do not exist. With its cache off, asyncpg prepares
+            # unnamed statements and parses them again in the same round trip as each
+            # execution (docs/operations.md).
+            **({"statement_cache_size": 0} if settings.db_transaction_pooler else {}),
         },
     )
     event.listen(engine.sync_engine.pool, "checkin", _remember_checkin)
