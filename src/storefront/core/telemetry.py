@@ -19,12 +19,13 @@ headers), SQL parameters (statements are recorded with their placeholders only).
 from __future__ import annotations
 
 import os
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.environment_variables import OTEL_TRACES_EXPORTER
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
@@ -37,10 +38,13 @@ from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+from opentelemetry.trace import Link, SpanKind, TraceState
 from opentelemetry.util.http import (
     OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS,
     get_custom_headers,
 )
+from opentelemetry.util.types import Attributes
 from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.typing import EventDict, WrappedLogger
 
@@ -62,6 +66,9 @@ def instrument(app: FastAPI, engine: AsyncEngine) -> TracerProvider:
     """Trace this app's requests and its engine's statements; the provider is also kept on
     `app.state.tracer_provider` (it flushes its spans when the process exits)."""
     provider = TracerProvider(resource=_resource(app.version))
+    # Before any tracer exists (tracers copy it): the sampler OTEL_TRACES_SAMPLER chose, minus
+    # statements outside a request.
+    provider.sampler = StatementsInRequestsOnly(provider.sampler)
     for exporter in _span_exporters():
         provider.add_span_processor(BatchSpanProcessor(exporter))
     FastAPIInstrumentor.instrument_app(
@@ -85,6 +92,34 @@ def instrument(app: FastAPI, engine: AsyncEngine) -> TracerProvider:
     sqlalchemy.instrument(engine=engine.sync_engine, tracer_provider=provider, skip_dep_check=True)
     app.state.tracer_provider = provider
     return provider
+
+
+class StatementsInRequestsOnly(Sampler):
+    """Drops the spans of statements run outside any traced request (the readiness probe's,
+    every few seconds per pod, would each be a trace of one span); else asks `delegate`."""
+
+    def __init__(self, delegate: Sampler) -> None:
+        self.delegate = delegate
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        parent = trace.get_current_span(parent_context).get_span_context()
+        if kind is SpanKind.CLIENT and not parent.is_valid:
+            return SamplingResult(Decision.DROP)
+        return self.delegate.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+    def get_description(self) -> str:
+        return f"StatementsInRequestsOnly{{{self.delegate.get_description()}}}"
 
 
 def add_trace_ids(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
