@@ -110,10 +110,14 @@ def _purge(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
+MAX_BATCH_SIZE = 10_000
+
+
+def _batch_size(value: str) -> int:
+    # A batch's ids are bound parameters: PostgreSQL takes at most 32,767 in one statement.
+    number = int(value) if value.isdigit() else 0
+    if not 1 <= number <= MAX_BATCH_SIZE:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_BATCH_SIZE}, not {value}")
     return number
 
 
@@ -175,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="delete dead sessions, spent one-time tokens and expired idempotency records "
         "(batched; safe on several replicas at once and beside traffic)",
     )
-    purge.add_argument("--batch-size", type=_positive_int, default=500, help="rows per batch")
+    purge.add_argument("--batch-size", type=_batch_size, default=500, help="rows per batch")
     purge.set_defaults(handler=_purge)
 
     openapi = commands.add_parser("openapi", help="print the OpenAPI document")
