@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import func, select, update
@@ -297,3 +298,16 @@ async def test_purge_command_prints_what_it_removed(
     assert second.stdout.splitlines()[-1] == (
         "purged refresh_tokens=0 one_time_tokens=0 idempotency_records=0"
     )
+
+
+@pytest.mark.parametrize("batch_size", ["0", "10001", "many"])
+def test_a_bad_batch_size_is_refused_before_anything_is_deleted(
+    tmp_path: Path, batch_size: str
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'untouched.db'}"
+
+    result = run_cli("purge", "--batch-size", batch_size, env={"STOREFRONT_DATABASE_URL": url})
+
+    assert result.returncode == 2
+    assert f"must be between 1 and 10000, not {batch_size}" in result.stderr
+    assert not (tmp_path / "untouched.db").exists()
