@@ -54,11 +54,13 @@ async def add_family(
     last used and pointing at the next, as rotations leave them; all revoked `revoked` ago."""
     now = utcnow()
     family_id = uuid.uuid4()
+    login_at = now + expires[0] - 30 * DAY
     tokens = [
         RefreshToken(
             id=uuid.uuid4(),
             user_id=user_id,
             family_id=family_id,
+            login_at=login_at,
             token_hash=uuid.uuid4().hex + uuid.uuid4().hex,
             expires_at=now + expiry,
             created_at=now + expiry - 30 * DAY,
@@ -76,12 +78,13 @@ async def add_family(
 
 
 async def add_one_time_token(
-    db: AsyncSession, user_id: uuid.UUID, *, expires: timedelta, used: timedelta | None = None
+    db: AsyncSession, user: User, *, expires: timedelta, used: timedelta | None = None
 ) -> uuid.UUID:
     now = utcnow()
     token = OneTimeToken(
         id=uuid.uuid4(),
-        user_id=user_id,
+        user_id=user.id,
+        email=user.email,
         purpose=TokenPurpose.PASSWORD_RESET.value,
         token_hash=uuid.uuid4().hex + uuid.uuid4().hex,
         expires_at=now + expires,
@@ -108,7 +111,8 @@ async def add_idempotency_record(db: AsyncSession, user_id: uuid.UUID, *, age: t
     return key
 
 
-async def seed(db: AsyncSession, user_id: uuid.UUID, copies: int = 1) -> Seeded:
+async def seed(db: AsyncSession, user: User, copies: int = 1) -> Seeded:
+    user_id = user.id
     dead: dict[str, set[object]] = {"refresh": set(), "one_time": set(), "idempotency": set()}
     kept: dict[str, set[object]] = {"refresh": set(), "one_time": set(), "idempotency": set()}
     for _ in range(copies):
@@ -122,11 +126,11 @@ async def seed(db: AsyncSession, user_id: uuid.UUID, copies: int = 1) -> Seeded:
         kept["refresh"] |= await add_family(db, user_id, expires=[-DAY, -LATELY])
         kept["refresh"] |= await add_family(db, user_id, expires=[DAY], revoked=LATELY)
 
-        dead["one_time"].add(await add_one_time_token(db, user_id, expires=-LONG_AGO))
-        dead["one_time"].add(await add_one_time_token(db, user_id, expires=DAY, used=LONG_AGO))
-        kept["one_time"].add(await add_one_time_token(db, user_id, expires=DAY))
-        kept["one_time"].add(await add_one_time_token(db, user_id, expires=DAY, used=LATELY))
-        kept["one_time"].add(await add_one_time_token(db, user_id, expires=-LATELY))
+        dead["one_time"].add(await add_one_time_token(db, user, expires=-LONG_AGO))
+        dead["one_time"].add(await add_one_time_token(db, user, expires=DAY, used=LONG_AGO))
+        kept["one_time"].add(await add_one_time_token(db, user, expires=DAY))
+        kept["one_time"].add(await add_one_time_token(db, user, expires=DAY, used=LATELY))
+        kept["one_time"].add(await add_one_time_token(db, user, expires=-LATELY))
 
         dead["idempotency"].add(
             await add_idempotency_record(db, user_id, age=25 * timedelta(hours=1))
@@ -154,7 +158,7 @@ def counts(report: PurgeReport) -> tuple[int, int, int]:
 async def test_purge_removes_what_no_request_can_use_and_keeps_the_rest(
     app: FastAPI, db: AsyncSession, customer: harness.TestUser
 ) -> None:
-    seeded = await seed(db, customer.id, copies=3)
+    seeded = await seed(db, customer.user, copies=3)
 
     # Batches of 2: sessions split across batches, pages of families, keyset pages.
     report = await purge_database(app.state.database, batch_size=2)
@@ -206,7 +210,7 @@ async def test_purge_beside_traffic_on_two_replicas_removes_each_row_once(
 ) -> None:
     product = await make_product(stock=1000)
     owner = await make_user()
-    seeded = await seed(db, owner.id, copies=15)
+    seeded = await seed(db, owner.user, copies=15)
     users = [await make_user() for _ in range(3)]
     # Two replicas' purge jobs, each with its own connection pool, in small batches.
     replicas = [create_database(settings), create_database(settings)]
@@ -278,7 +282,7 @@ async def test_purge_command_prints_what_it_removed(
             user = User(email="old@example.com", full_name="Old", password_hash="x")
             db.add(user)
             await db.flush()
-            await seed(db, user.id)
+            await seed(db, user)
     finally:
         await database.dispose()
 
