@@ -19,7 +19,7 @@ import storefront.auth.models
 import storefront.orders.models
 import storefront.products.models
 import storefront.users.models  # noqa: F401
-from storefront.core.config import load_database_url_or_exit
+from storefront.core.config import load_database_settings_or_exit
 from storefront.core.database import Base, UTCDateTime, ensure_sqlite_directory
 
 # A constant key: every Storefront migration runner on this database takes the same lock.
@@ -43,7 +43,7 @@ def database_url() -> str:
     url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option(
         "sqlalchemy.url"
     )
-    return url or load_database_url_or_exit()
+    return url or load_database_settings_or_exit().database_url
 
 
 def run_migrations_offline() -> None:
@@ -82,7 +82,11 @@ def do_run_migrations(connection: Connection) -> None:
 async def run_migrations_online() -> None:
     url = database_url()
     ensure_sqlite_directory(url)
-    engine = create_async_engine(url, poolclass=pool.NullPool)
+    # Through PgBouncer in transaction mode: no named prepared statements (as the app's
+    # engine, core/database.py). The advisory lock above is transaction-scoped, so it holds.
+    pooled = url.startswith("postgresql") and load_database_settings_or_exit().db_transaction_pooler
+    connect_args = {"statement_cache_size": 0} if pooled else {}
+    engine = create_async_engine(url, poolclass=pool.NullPool, connect_args=connect_args)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(do_run_migrations)

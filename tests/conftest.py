@@ -39,9 +39,22 @@ from storefront.products.models import Product
 from storefront.users.models import User
 
 PG_URL = os.environ.get("STOREFRONT_TEST_DATABASE_URL")
+# How the suite reaches its database server (one CI leg goes through PgBouncer in transaction
+# mode): subprocesses, which get none of the other STOREFRONT_* variables, need it too.
+DATABASE_ACCESS_VARIABLES = frozenset({"STOREFRONT_DB_TRANSACTION_POOLER"})
 TEST_SECRET_KEY = "test-secret-key-0123456789-abcdefghijklmnop"
 CLIENT_IP = "203.0.113.7"  # the transport's peer: not a trusted proxy
 DEFAULT_PASSWORD = "correct horse battery staple"
+
+
+def subprocess_environment() -> dict[str, str]:
+    """This process's environment without the STOREFRONT_* settings (a test names the ones
+    its subprocess gets), except how to reach the test database server."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("STOREFRONT_") or name in DATABASE_ACCESS_VARIABLES
+    }
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import TEST_SECRET_KEY
+from tests.conftest import TEST_SECRET_KEY, subprocess_environment
 
 
 def free_port() -> int:
@@ -68,7 +67,7 @@ def running_server(
     cwd: Path | None = None,
 ) -> Iterator[ServerProcess]:
     port = free_port()
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("STOREFRONT_")}
+    clean = subprocess_environment()
     full_env = {
         **clean,
         "STOREFRONT_ENVIRONMENT": "test",

@@ -1,4 +1,4 @@
-"""The `storefront` command line: serve, migrate, create-admin, seed-demo, openapi."""
+"""The `storefront` command line: serve, migrate, create-admin, seed-demo, purge, openapi."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import secrets
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from pydantic import SecretStr
 
@@ -30,6 +31,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     if settings.is_sqlite and settings.environment.value == "development":
         upgrade_head(settings.database_url)  # the embedded database migrates itself
+    _clear_metrics_directory()
     # uvicorn drains in-flight requests on SIGTERM, then re-raises the signal; this handler
     # turns that into exit status 0, so orchestrators see a clean stop, not a kill.
     signal.signal(signal.SIGTERM, _exit_cleanly)
@@ -48,6 +50,19 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
     )
     return 0
+
+
+def _clear_metrics_directory() -> None:
+    """prometheus_client keeps each worker's counts in PROMETHEUS_MULTIPROC_DIR, in files that
+    outlive the worker: left from an earlier run, they would be added into this run's /metrics.
+    Only its own `*.db` files are removed, whatever else the directory holds."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        return
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink(missing_ok=True)
 
 
 def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
@@ -85,6 +100,25 @@ def _seed_demo(settings: Settings, _args: argparse.Namespace) -> int:
     from storefront.products.commands import seed_demo
 
     return asyncio.run(seed_demo(settings))
+
+
+def _purge(settings: Settings, args: argparse.Namespace) -> int:
+    from storefront.housekeeping import purge
+
+    report = asyncio.run(purge(settings, batch_size=args.batch_size))
+    print(report.summary())
+    return 0
+
+
+MAX_BATCH_SIZE = 10_000
+
+
+def _batch_size(value: str) -> int:
+    # A batch's ids are bound parameters: PostgreSQL takes at most 32,767 in one statement.
+    number = int(value) if value.isdigit() else 0
+    if not 1 <= number <= MAX_BATCH_SIZE:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_BATCH_SIZE}, not {value}")
+    return number
 
 
 def openapi_json(settings: Settings) -> str:
@@ -139,6 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     seed = commands.add_parser("seed-demo", help="fill an empty development database")
     seed.set_defaults(handler=_seed_demo)
+
+    purge = commands.add_parser(
+        "purge",
+        help="delete dead sessions, spent one-time tokens and expired idempotency records "
+        "(batched; safe on several replicas at once and beside traffic)",
+    )
+    purge.add_argument("--batch-size", type=_batch_size, default=500, help="rows per batch")
+    purge.set_defaults(handler=_purge)
 
     openapi = commands.add_parser("openapi", help="print the OpenAPI document")
     openapi.set_defaults(handler=_openapi)

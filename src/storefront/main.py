@@ -123,4 +123,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics=app.state.metrics if settings.metrics_enabled else None,
         fixed_answers={health.LIVE_PATH: health.LIVE_BODY},
     )
+    if settings.otel_enabled:
+        # Imported only when on: with tracing off, no OpenTelemetry code loads or runs.
+        from storefront.core.telemetry import instrument
+
+        instrument(app, app.state.database.engine)
     return app

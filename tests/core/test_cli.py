@@ -13,15 +13,15 @@ from fastapi import FastAPI
 
 from storefront.cli import main, openapi_json
 from storefront.core.config import Settings, get_settings
+from tests.conftest import subprocess_environment
 
 
 def run_cli(
     *args: str, env: dict[str, str], cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("STOREFRONT_")}
     return subprocess.run(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "storefront", *args],
-        env={**clean, **env},
+        env={**subprocess_environment(), **env},
         cwd=cwd,
         capture_output=True,
         text=True,

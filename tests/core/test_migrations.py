@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +10,12 @@ import pytest
 from alembic import command
 
 from storefront.core.migrations import PROJECT_ROOT, alembic_config, head_revisions
-from tests.conftest import PG_URL, create_test_database, drop_test_database
+from tests.conftest import (
+    PG_URL,
+    create_test_database,
+    drop_test_database,
+    subprocess_environment,
+)
 
 
 def test_round_trip_on_sqlite(tmp_path: Path) -> None:
@@ -28,7 +32,7 @@ def test_concurrent_upgrades_wait_for_each_other() -> None:
     assert PG_URL is not None
     url = create_test_database(PG_URL)
     try:
-        clean = {k: v for k, v in os.environ.items() if not k.startswith("STOREFRONT_")}
+        clean = subprocess_environment()
         # As an init container runs it: production, and the database URL is all it is given.
         env = {**clean, "STOREFRONT_ENVIRONMENT": "production", "STOREFRONT_DATABASE_URL": url}
         runners = [

@@ -255,7 +255,7 @@ async def test_purge_removes_only_expired_keys(
     )
     await db.commit()
 
-    await service.purge_expired_idempotency_keys(db)
+    assert await service.purge_expired_idempotency_keys(db, limit=10) == 1
     await db.commit()
 
     assert (await db.scalars(select(IdempotencyRecord.key))).all() == ["fresh"]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefront.auth.models import OneTimeToken, RefreshToken, TokenPurpose
@@ -161,3 +162,82 @@ async def expire_one_time_tokens(
         .values(used_at=now)
         .execution_options(synchronize_session=False)
     )
+
+
+# --------------------------------------------------------------------------- housekeeping
+# Used by `storefront purge` (storefront.housekeeping); docs/decisions.md gives the rules.
+
+
+def _in_force_at(moment: datetime) -> ColumnElement[bool]:
+    """A refresh token that had not expired and was not revoked at `moment`."""
+    return and_(
+        RefreshToken.expires_at > moment,
+        or_(RefreshToken.revoked_at.is_(None), RefreshToken.revoked_at > moment),
+    )
+
+
+async def dead_refresh_token_families(
+    session: AsyncSession, *, cutoff: datetime, after: uuid.UUID | None, limit: int
+) -> list[uuid.UUID]:
+    """Up to `limit` families, in id order after `after`, none of whose tokens was in force at
+    `cutoff`. Such a family can never issue a token again (only a token in force can be
+    exchanged), so nothing can bring it back, and reuse detection has nothing left to protect.
+    Families with a token in force keep every token: a rotated one presented again must still
+    be recognised as reused."""
+    in_force = case((_in_force_at(cutoff), 1), else_=0)
+    query = (
+        select(RefreshToken.family_id)
+        .group_by(RefreshToken.family_id)
+        .having(func.sum(in_force) == 0)
+        .order_by(RefreshToken.family_id)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(RefreshToken.family_id > after)
+    return list((await session.scalars(query)).all())
+
+
+async def delete_refresh_tokens_of_families(
+    session: AsyncSession, family_ids: Sequence[uuid.UUID], *, limit: int
+) -> int:
+    """Delete up to `limit` tokens of these (dead) families, oldest first, so that a deleted
+    token's predecessor, which points at it, is already gone; rows another transaction holds
+    are skipped, never waited for. The number deleted."""
+    batch = (
+        select(RefreshToken.id)
+        .where(RefreshToken.family_id.in_(family_ids))
+        .order_by(RefreshToken.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    deleted = await session.scalars(
+        delete(RefreshToken)
+        .where(RefreshToken.id.in_(batch))
+        .returning(RefreshToken.id)
+        .execution_options(synchronize_session=False)
+    )
+    return len(deleted.all())
+
+
+async def delete_spent_one_time_tokens(
+    session: AsyncSession, *, cutoff: datetime, after: uuid.UUID | None, limit: int
+) -> list[uuid.UUID]:
+    """Delete up to `limit` one-time tokens, in id order after `after`, that were used or had
+    expired by `cutoff` (neither can be redeemed again), skipping rows another transaction
+    holds. The ids deleted."""
+    batch = (
+        select(OneTimeToken.id)
+        .where(or_(OneTimeToken.expires_at <= cutoff, OneTimeToken.used_at <= cutoff))
+        .order_by(OneTimeToken.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    if after is not None:
+        batch = batch.where(OneTimeToken.id > after)
+    deleted = await session.scalars(
+        delete(OneTimeToken)
+        .where(OneTimeToken.id.in_(batch))
+        .returning(OneTimeToken.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(deleted.all())

@@ -82,6 +82,7 @@ class DatabaseSettings(BaseSettings):
     model_config = _SETTINGS_SOURCES
 
     database_url: DatabaseUrl = DEFAULT_DATABASE_URL
+    db_transaction_pooler: bool = False
 
 
 class Settings(BaseSettings):
@@ -97,6 +98,9 @@ class Settings(BaseSettings):
     db_pool_recycle: int = Field(default=1800, ge=-1)
     db_connect_timeout: float = Field(default=3.0, gt=0, le=60)
     db_echo: bool = False
+    # The URL names a pooler in transaction mode (PgBouncer `pool_mode = transaction`):
+    # consecutive transactions may run on different server connections.
+    db_transaction_pooler: bool = False
 
     # Tokens and passwords
     secret_key: SecretStr | None = None
@@ -141,6 +145,9 @@ class Settings(BaseSettings):
     rate_limit_password_forgot: str = "5/minute"  # noqa: S105 - a limit
     # Verification and reset mails per account, on top of the per-IP limits.
     rate_limit_account_mail: str = "3/hour"
+
+    # Traces (OpenTelemetry); the exporter reads the standard OTEL_* variables itself.
+    otel_enabled: bool = False
 
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -287,10 +294,10 @@ def load_settings_or_exit() -> Settings:
         raise SystemExit(2) from None
 
 
-def load_database_url_or_exit() -> str:
-    """The configured database URL, for migration runs; a bad setting exits 2 in one line."""
+def load_database_settings_or_exit() -> DatabaseSettings:
+    """The settings of a migration run; a bad setting exits 2 in one line."""
     try:
-        return DatabaseSettings().database_url
+        return DatabaseSettings()
     except ValidationError as exc:
         print(describe_settings_error(exc), file=sys.stderr)  # noqa: T201
         raise SystemExit(2) from None

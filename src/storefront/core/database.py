@@ -135,9 +135,12 @@ PREPARED_STATEMENT_CACHE_SIZE = 100
 
 
 def prepared_statements_enabled(settings: Settings) -> bool:
-    """Whether asyncpg may keep named prepared statements on its connections (the switch a
-    transaction-mode pooler such as PgBouncer turns off)."""
-    return True
+    """Whether asyncpg may keep named prepared statements on its connections. Behind PgBouncer
+    in transaction mode (`DB_TRANSACTION_POOLER`), each transaction (and each statement outside
+    one) may run on another server connection, where a named statement does not exist: with
+    its caches off, asyncpg prepares unnamed statements and parses them again in the same round
+    trip as each execution (docs/operations.md)."""
+    return not settings.db_transaction_pooler
 
 
 def asyncpg_connect_args(settings: Settings) -> dict[str, Any]:
@@ -186,7 +189,9 @@ def create_database(settings: Settings) -> Database:
         engine=engine,
         sessionmaker=async_sessionmaker(engine, expire_on_commit=False, autoflush=False),
         read_sessionmaker=async_sessionmaker(reader, expire_on_commit=False, autoflush=False),
-        reader=Reader(engine),
+        # With traces on, reads go through SQLAlchemy's execute path, which the tracing
+        # instrumentation sees (a span per statement); the driver's own path has no hook.
+        reader=Reader(engine, native=not settings.otel_enabled),
     )
 
 

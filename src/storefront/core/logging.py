@@ -161,6 +161,11 @@ def configure_logging(settings: Settings) -> None:
         _drop_color_message,
         redact_secrets,
     ]
+    if settings.otel_enabled:
+        # trace_id and span_id beside request_id; imported only when tracing is on.
+        from storefront.core.telemetry import add_trace_ids
+
+        shared.insert(1, add_trace_ids)
     renderer: Processor
     if json_output:
         # Tracebacks as data, without the frames' local variables: those hold passwords,

@@ -13,8 +13,10 @@ this module only borrows a connection from its pool, for one statement at a time
   prepares named statements is the one switch `statement_cache_size` of the engine's
   `connect_args` (see `core.database.asyncpg_connect_args`): 0 behind a transaction-mode
   PgBouncer.
-- Any other database (SQLite): the same statement runs through SQLAlchemy Core on a connection
-  (its compiled cache and type processing), and gives the same rows.
+- Any other database (SQLite), or PostgreSQL with traces on (`native=False`: the tracing
+  instrumentation hooks SQLAlchemy's execute path, not the driver): the same statement runs
+  through SQLAlchemy Core on a connection (its compiled cache and type processing), and gives
+  the same rows.
 
 Repositories own the statements (`ReadQuery`) and shape the rows; services and routers only see
 dicts, whichever path produced them.
@@ -72,10 +74,10 @@ class ReadQuery:
 class Reader:
     """Runs `ReadQuery`s: one pooled connection per statement, held only while it runs."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, native: bool = True) -> None:
         self.engine = engine
         self.dialect = engine.dialect
-        self.native = engine.dialect.driver == "asyncpg"
+        self.native = native and engine.dialect.driver == "asyncpg"
 
     @property
     def dialect_name(self) -> str:

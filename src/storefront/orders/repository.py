@@ -318,9 +318,23 @@ async def delete_idempotency_record(session: AsyncSession, user_id: uuid.UUID, k
     await connection.execute(_DELETE_IDEMPOTENCY_RECORD, {"user_id": user_id, "key": key})
 
 
-async def purge_idempotency_records(session: AsyncSession, created_before: datetime) -> None:
-    await session.execute(
-        delete(IdempotencyRecord)
+async def purge_idempotency_records(
+    session: AsyncSession, created_before: datetime, *, limit: int
+) -> int:
+    """Delete up to `limit` records created before `created_before`, oldest first, skipping
+    rows another transaction holds (a request replaying one, another replica's purge): a
+    bounded batch that never waits. The number deleted."""
+    batch = (
+        select(IdempotencyRecord.user_id, IdempotencyRecord.key)
         .where(IdempotencyRecord.created_at < created_before)
+        .order_by(IdempotencyRecord.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    deleted = await session.execute(
+        delete(IdempotencyRecord)
+        .where(tuple_(IdempotencyRecord.user_id, IdempotencyRecord.key).in_(batch))
+        .returning(IdempotencyRecord.key)
         .execution_options(synchronize_session=False)
     )
+    return len(deleted.all())
