@@ -65,8 +65,9 @@ LIVE_BODY = LiveStatus().model_dump_json().encode()
 
 @router.get("/live", response_model=LiveStatus)
 async def live() -> Response:
-    """The process is up. Never touches the database. (A server answers it at the edge,
-    `EdgeMiddleware`'s fixed answers, without entering the framework: see main.py.)"""
+    """The process is up. Never touches the database."""
+    # A server answers this at the edge (`EdgeMiddleware`'s fixed answers, see main.py)
+    # without entering the framework; this route documents it and serves CORS requests.
     return Response(LIVE_BODY, media_type="application/json")  # rendered once, at import
 
 
