@@ -91,7 +91,8 @@ EXPOSE 8000
 # processes, and nothing else is spawned that could be orphaned into a zombie. We
 # therefore ship no tini; compose.yaml still sets `init: true` (Docker's bundled tini)
 # as a cheap guard, and on Kubernetes the pod's terminationGracePeriodSeconds must exceed
-# the graceful-shutdown setting plus any preStop pause (README: 40 s = 10 s + 20 s + margin).
+# the graceful-shutdown setting plus any preStop pause (docs/operations.md: 40 s = 10 s + 20 s
+# + margin).
 STOPSIGNAL SIGTERM
 
 # Liveness only (the process answers); readiness (/health/ready: database reachable and

@@ -7,25 +7,18 @@ Tests marked `postgres` run only on PostgreSQL (they are deselected, not skipped
 
 from __future__ import annotations
 
-import asyncio
 import inspect
-import os
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
-from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from httpx import AsyncClient
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.types import ASGIApp
 
 import storefront.auth.models
 import storefront.orders.models
@@ -37,24 +30,15 @@ from storefront.core.migrations import upgrade_head
 from storefront.main import create_app
 from storefront.products.models import Product
 from storefront.users.models import User
-
-PG_URL = os.environ.get("STOREFRONT_TEST_DATABASE_URL")
-# How the suite reaches its database server (one CI leg goes through PgBouncer in transaction
-# mode): subprocesses, which get none of the other STOREFRONT_* variables, need it too.
-DATABASE_ACCESS_VARIABLES = frozenset({"STOREFRONT_DB_TRANSACTION_POOLER"})
-TEST_SECRET_KEY = "test-secret-key-0123456789-abcdefghijklmnop"
-CLIENT_IP = "203.0.113.7"  # the transport's peer: not a trusted proxy
-DEFAULT_PASSWORD = "correct horse battery staple"
-
-
-def subprocess_environment() -> dict[str, str]:
-    """This process's environment without the STOREFRONT_* settings (a test names the ones
-    its subprocess gets), except how to reach the test database server."""
-    return {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("STOREFRONT_") or name in DATABASE_ACCESS_VARIABLES
-    }
+from tests.support.clients import make_client
+from tests.support.environment import (
+    DEFAULT_PASSWORD,
+    PG_URL,
+    create_test_database,
+    drop_test_database,
+    make_settings,
+)
+from tests.support.factories import AppFactory, TestUser, UserFactory, insert_product
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -102,27 +86,6 @@ def is_postgres() -> bool:
 # --------------------------------------------------------------------------- database
 
 
-async def _admin_execute(server_url: str, statement: str) -> None:
-    url = make_url(server_url).set(drivername="postgresql", database="postgres")
-    connection = await asyncpg.connect(url.render_as_string(hide_password=False))
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
-def create_test_database(server_url: str) -> str:
-    """A new, migrated PostgreSQL database on the server of `server_url`; its URL."""
-    name = f"storefront_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin_execute(server_url, f'CREATE DATABASE "{name}"'))
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_test_database(url: str) -> None:
-    name = make_url(url).database
-    asyncio.run(_admin_execute(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if PG_URL:
@@ -154,28 +117,6 @@ def fresh_database_url(tmp_path: Path) -> Iterator[str]:
         url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
         upgrade_head(url)
         yield url
-
-
-# This run's own password-hashing slots, so that it shares no bound with other runs or with
-# servers on the same machine.
-HASHING_LOCK_DIR = Path(tempfile.mkdtemp(prefix="storefront-test-hashing-"))
-
-
-def make_settings(database_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "password_hashing_lock_dir": HASHING_LOCK_DIR,
-        "environment": "test",
-        "database_url": database_url,
-        "secret_key": TEST_SECRET_KEY,
-        "bcrypt_rounds": 4,
-        "email_backend": "memory",
-        "log_format": "json",
-        "rate_limit_storage_uri": "memory://",
-        "db_pool_timeout": 2.0,
-        "db_connect_timeout": 1.0,
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 @pytest.fixture
@@ -212,9 +153,6 @@ async def app(
             await _empty_all_tables(application)
 
 
-AppFactory = Callable[..., Awaitable[FastAPI]]
-
-
 @pytest.fixture
 async def make_app_with(
     database_url: str, build_app: Callable[[Settings], FastAPI]
@@ -238,11 +176,6 @@ async def make_app_with(
         await stack.aclose()
 
 
-def make_client(app: ASGIApp, client_ip: str = CLIENT_IP) -> AsyncClient:
-    transport = ASGITransport(app=app, client=(client_ip, 51234))
-    return AsyncClient(transport=transport, base_url="http://testserver")
-
-
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
     async with make_client(app) as http:
@@ -259,69 +192,7 @@ async def db(app: FastAPI) -> AsyncIterator[AsyncSession]:
 # --------------------------------------------------------------------------- statements
 
 
-# What asyncpg sends by itself to learn a type: JIT off, the type query, JIT back.
-ASYNCPG_TYPE_INTROSPECTION = ("typeinfo_tree", "set_config('jit'")
-
-
-@asynccontextmanager
-async def record_statements(app: FastAPI) -> AsyncIterator[list[str]]:
-    """Every statement the app sends to the database meanwhile, whichever path sent it:
-    SQLAlchemy's execute path (its cursor events) and, on PostgreSQL, what goes straight to
-    asyncpg (the fast read path, and BEGIN/COMMIT/ROLLBACK), from asyncpg's query logger."""
-    statements: list[str] = []
-    engine = app.state.database.engine.sync_engine
-
-    def on_execute(*args: Any) -> None:
-        statements.append(args[2])
-
-    def on_query(record: Any) -> None:
-        # Not the app's: asyncpg learns a type (e.g. `record[]`) once per connection.
-        if not any(marker in record.query for marker in ASYNCPG_TYPE_INTROSPECTION):
-            statements.append(record.query)
-
-    def on_checkout(dbapi_connection: Any, *_: Any) -> None:
-        dbapi_connection.driver_connection.add_query_logger(on_query)
-
-    def on_checkin(dbapi_connection: Any, *_: Any) -> None:
-        if dbapi_connection is not None:
-            dbapi_connection.driver_connection.remove_query_logger(on_query)
-
-    pool_events = engine.dialect.driver == "asyncpg"
-    event.listen(engine, "before_cursor_execute", on_execute)
-    if pool_events:
-        event.listen(engine.pool, "checkout", on_checkout)
-        event.listen(engine.pool, "checkin", on_checkin)
-    try:
-        yield statements
-        await asyncio.sleep(0.01)  # asyncpg calls its query loggers soon, not at once
-    finally:
-        event.remove(engine, "before_cursor_execute", on_execute)
-        if pool_events:
-            event.remove(engine.pool, "checkout", on_checkout)
-            event.remove(engine.pool, "checkin", on_checkin)
-
-
 # --------------------------------------------------------------------------- users
-
-
-@dataclass
-class TestUser:
-    __test__ = False  # not a test class, whatever pytest thinks of the name
-
-    user: User
-    password: str
-    headers: dict[str, str]
-
-    @property
-    def id(self) -> uuid.UUID:
-        return self.user.id
-
-    @property
-    def email(self) -> str:
-        return self.user.email
-
-
-UserFactory = Callable[..., Awaitable[TestUser]]
 
 
 @pytest.fixture
@@ -351,7 +222,7 @@ def make_user(app: FastAPI) -> UserFactory:
             session.add(user)
             await session.commit()
         # The claims of a real login's token, `sid` (the login's id) included.
-        token = app.state.access_tokens.issue(user.id, utcnow(), session_id=uuid.uuid4())
+        token = app.state.access_tokens.issue(user.id, utcnow(), login_id=uuid.uuid4())
         return TestUser(user=user, password=password, headers={"Authorization": f"Bearer {token}"})
 
     return factory
@@ -360,8 +231,6 @@ def make_user(app: FastAPI) -> UserFactory:
 @pytest.fixture
 def make_product(app: FastAPI) -> Callable[..., Awaitable[Product]]:
     """Insert a product directly (defaults: active, 10 in stock, 10.00 EUR)."""
-
-    from tests.products.factories import insert_product  # it imports this module
 
     async def factory(**overrides: Any) -> Product:
         return await insert_product(app, **overrides)

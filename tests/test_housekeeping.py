@@ -20,15 +20,15 @@ from storefront.auth.models import OneTimeToken, RefreshToken, TokenPurpose
 from storefront.core.config import Settings
 from storefront.core.database import create_database, utcnow
 from storefront.housekeeping import GRACE, PurgeReport, purge_database
-from storefront.orders import service as orders_service
+from storefront.orders import idempotency as orders_idempotency
 from storefront.orders.models import IdempotencyRecord, Order
 from storefront.products.models import Product
 from storefront.users.models import User
-from tests import conftest as harness
-from tests.auth.conftest import LOGOUT_ALL, ME, assert_error, bearer, login, refresh
-from tests.core.test_cli import run_cli
-from tests.orders.conftest import order_body
-from tests.products.factories import ProductFactory
+from tests.support.assertions import assert_error
+from tests.support.clients import LOGOUT_ALL, ME, bearer, login, order_body, refresh
+from tests.support.environment import make_settings
+from tests.support.factories import ProductFactory, TestUser, UserFactory
+from tests.support.servers import run_cli
 
 ORDERS = "/api/v1/orders"
 LONG_AGO = GRACE + timedelta(minutes=30)  # past the grace period
@@ -157,7 +157,7 @@ def counts(report: PurgeReport) -> tuple[int, int, int]:
 
 
 async def test_purge_removes_what_no_request_can_use_and_keeps_the_rest(
-    app: FastAPI, db: AsyncSession, customer: harness.TestUser
+    app: FastAPI, db: AsyncSession, customer: TestUser
 ) -> None:
     seeded = await seed(db, customer.user, copies=3)
 
@@ -177,7 +177,7 @@ async def test_purge_removes_what_no_request_can_use_and_keeps_the_rest(
 
 
 async def test_a_rotated_token_of_a_live_session_is_still_reuse_after_a_purge(
-    app: FastAPI, client: AsyncClient, customer: harness.TestUser
+    app: FastAPI, client: AsyncClient, customer: TestUser
 ) -> None:
     session = await login(client, customer.email)
     rotated = await refresh(client, session.refresh_token)
@@ -206,13 +206,13 @@ async def test_purge_beside_traffic_on_two_replicas_removes_each_row_once(
     client: AsyncClient,
     settings: Settings,
     db: AsyncSession,
-    make_user: harness.UserFactory,
+    make_user: UserFactory,
     make_product: ProductFactory,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The purge under test is the job's: the one inside POST /orders (2% of keyed orders)
     # would take some of its rows and make the totals a matter of chance.
-    monkeypatch.setattr(orders_service, "IDEMPOTENCY_PURGE_PROBABILITY", 0.0)
+    monkeypatch.setattr(orders_idempotency, "PURGE_PROBABILITY", 0.0)
     product = await make_product(stock=1000)
     owner = await make_user()
     seeded = await seed(db, owner.user, copies=15)
@@ -242,9 +242,7 @@ async def test_purge_beside_traffic_on_two_replicas_removes_each_row_once(
     assert orders == len(users) * 3
 
 
-async def traffic(
-    client: AsyncClient, users: list[harness.TestUser], product: Product
-) -> list[int]:
+async def traffic(client: AsyncClient, users: list[TestUser], product: Product) -> list[int]:
     """What clients do meanwhile: log in, refresh, order (and retry), log out everywhere."""
     return [
         status
@@ -253,7 +251,7 @@ async def traffic(
     ]
 
 
-async def one_client(client: AsyncClient, user: harness.TestUser, product: Product) -> list[int]:
+async def one_client(client: AsyncClient, user: TestUser, product: Product) -> list[int]:
     statuses = []
     session = await login(client, user.email)
     token = session.refresh_token
@@ -280,7 +278,7 @@ def expected_statuses(clients: int) -> list[int]:
 async def test_purge_command_prints_what_it_removed(
     tmp_path: Path, fresh_database_url: str
 ) -> None:
-    settings = harness.make_settings(fresh_database_url)
+    settings = make_settings(fresh_database_url)
     database = create_database(settings)
     try:
         async with database.sessionmaker() as db:

@@ -15,10 +15,18 @@ import jsonschema_rs
 import pytest
 from httpx import AsyncClient, Response
 
+from storefront.auth.errors import InvalidToken
 from storefront.cli import openapi_json
 from storefront.core.config import Settings
-from tests.conftest import TestUser
-from tests.products.factories import ProductFactory
+from storefront.core.errors import AppError, BadRequest, Conflict, ValidationFailed
+from storefront.orders.errors import (
+    IdempotencyInProgress,
+    IdempotencyKeyMismatch,
+    InsufficientStock,
+)
+from storefront.products.errors import SkuTaken
+from storefront.users.errors import EmailTaken, PasswordChangedMeanwhile, WrongPassword
+from tests.support.factories import ProductFactory, TestUser
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "openapi.json"
@@ -327,3 +335,34 @@ async def test_an_order_that_cannot_move_sends_the_documented_transition(
     assert again.status_code == 409
     assert again.json()["error"]["details"] == {"from": "cancelled", "to": "cancelled"}
     assert_documented(document, "/api/v1/orders/{order_id}/cancel", "post", again)
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "status", "raised"),
+    [
+        ("/api/v1/orders", "post", "409", [InsufficientStock, IdempotencyInProgress, Conflict]),
+        ("/api/v1/orders", "post", "422", [ValidationFailed, IdempotencyKeyMismatch]),
+        ("/api/v1/users/me", "patch", "409", [EmailTaken, PasswordChangedMeanwhile]),
+        ("/api/v1/users/me", "delete", "403", [WrongPassword]),
+        ("/api/v1/auth/password/reset", "post", "400", [InvalidToken, BadRequest]),
+        ("/api/v1/admin/products", "post", "409", [SkuTaken, Conflict]),
+    ],
+)
+def test_an_operation_lists_the_codes_of_the_error_classes_it_raises(
+    document: dict[str, Any],
+    path: str,
+    method: str,
+    status: str,
+    raised: list[type[AppError]],
+) -> None:
+    """The codes come from the classes the code raises: each kind's `code` is a constant
+    that equals the class's, and the status's description names them."""
+    response = document["paths"][path][method]["responses"][status]
+    schema = response["content"]["application/json"]["schema"]
+    kinds = [component(document, ref["$ref"]) for ref in schema.get("anyOf", [schema])]
+    bodies = [component(document, kind["properties"]["error"]["$ref"]) for kind in kinds]
+    documented = {body["properties"]["code"]["const"] for body in bodies}
+    assert documented == {error.code for error in raised}
+    for error in raised:
+        assert error.status_code == int(status)
+        assert f"`{error.code}`" in response["description"]

@@ -19,8 +19,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from storefront.core.database import create_database
 from storefront.products.models import Product
-from tests.conftest import DEFAULT_PASSWORD, make_settings
-from tests.server_process import ServerProcess, running_server
+from tests.support.environment import DEFAULT_PASSWORD, make_settings
+from tests.support.servers import ServerProcess, running_server
 
 # A Redis database of this test's own. Its keys are per client address and e-mail, both new
 # on every run, so runs at the same time never count each other's requests.

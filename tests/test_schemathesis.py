@@ -39,7 +39,7 @@ from storefront.core.database import create_database, utcnow
 from storefront.core.security import AccessTokens, PasswordHasher
 from storefront.main import create_app
 from storefront.users.models import User
-from tests.conftest import DEFAULT_PASSWORD, make_settings
+from tests.support.environment import DEFAULT_PASSWORD, make_settings
 
 API = "/api/v1"
 SEED = 20_240_601

@@ -29,7 +29,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from storefront.core.migrations import upgrade_head
 
-    if settings.is_sqlite and settings.environment.value == "development":
+    if settings.is_sqlite and settings.is_development:
         upgrade_head(settings.database_url)  # the embedded database migrates itself
     _clear_metrics_directory()
     # uvicorn drains in-flight requests on SIGTERM, then re-raises the signal; this handler

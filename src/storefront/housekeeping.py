@@ -26,13 +26,18 @@ from typing import TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefront.auth import repository as auth_repository
 from storefront.core.config import Settings
-from storefront.core.database import Database, create_database, utcnow
+from storefront.core.database import (
+    Database,
+    ReadSession,
+    WriteSession,
+    create_database,
+    utcnow,
+)
 from storefront.core.logging import get_logger
-from storefront.orders import service as orders_service
+from storefront.orders import idempotency as orders_idempotency
 
 log = get_logger("storefront.housekeeping")
 
@@ -83,7 +88,7 @@ async def _purge_refresh_tokens(database: Database, cutoff: datetime, batch_size
     while True:
         async with database.sessionmaker() as session:
             families = await auth_repository.dead_refresh_token_families(
-                session, cutoff=cutoff, after=after, limit=batch_size
+                ReadSession(session), cutoff=cutoff, after=after, limit=batch_size
             )
         while families:
             deleted = await _batch(
@@ -129,7 +134,7 @@ async def _purge_idempotency_records(database: Database, batch_size: int) -> int
     while True:
         deleted = await _batch(
             database,
-            partial(orders_service.purge_expired_idempotency_keys, limit=batch_size),
+            partial(orders_idempotency.purge_expired, limit=batch_size),
         )
         if deleted is None:
             return total
@@ -138,14 +143,14 @@ async def _purge_idempotency_records(database: Database, batch_size: int) -> int
             return total
 
 
-async def _batch(database: Database, work: Callable[[AsyncSession], Awaitable[T]]) -> T | None:
+async def _batch(database: Database, work: Callable[[WriteSession], Awaitable[T]]) -> T | None:
     """`work` in one short transaction; None when it could not get its locks in time (it is
     rolled back, and its rows stay for the next run)."""
     try:
         async with database.sessionmaker() as session:
             if session.get_bind().dialect.name == "postgresql":
                 await session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
-            result = await work(session)
+            result = await work(WriteSession(ReadSession(session)))
             await session.commit()
             return result
     except DBAPIError as exc:

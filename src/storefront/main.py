@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from storefront.auth.router import router as auth_router
 from storefront.core import health, metrics
-from storefront.core.config import Environment, Settings, get_settings
+from storefront.core.config import Settings, get_settings
 from storefront.core.database import create_database
 from storefront.core.edge import EdgeConfig, EdgeMiddleware
 from storefront.core.email import build_email_sender
@@ -60,28 +60,15 @@ def api_router() -> APIRouter:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """The app for these settings (or the environment's); callable twice in one process."""
     settings = settings or get_settings()
     configure_logging(settings)
     docs = settings.effective_docs_enabled
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.environment is not Environment.TEST:
-            # In a server process, everything built so far (modules, the app, its routes)
-            # lives as long as the process: keep it out of the collector's scans, which would
-            # otherwise stall requests. (A test run builds hundreds of apps: not there.)
-            gc.freeze()
-        try:
-            yield
-        finally:
-            app.state.password_hasher.close()
-            await app.state.database.dispose()
-
     app = FastAPI(
         title="Storefront API",
         version="1.0.0",
         description="The backend of the Storefront online store.",
-        lifespan=lifespan,
+        lifespan=_lifespan,
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,
@@ -92,22 +79,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # look-up of three providers even when none is set up).
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
+    _build_state(app, settings)
+    install_error_handlers(app)
+    install_openapi(app)
+    app.include_router(health.router)
+    if settings.metrics_enabled:
+        app.include_router(metrics.router)
+    app.include_router(api_router())
+    _add_edge(app, settings)
+    if settings.otel_enabled:
+        # Imported only when on: with tracing off, no OpenTelemetry code loads or runs.
+        from storefront.core.telemetry import instrument
+
+        instrument(app, app.state.database.engine)
+    return app
+
+
+def _build_state(app: FastAPI, settings: Settings) -> None:
+    """What every request shares: settings, database, limits, keys, hasher, mail sender."""
     app.state.settings = settings
     app.state.database = create_database(settings)
     app.state.rate_limits = RateLimits(settings)
     app.state.access_tokens = AccessTokens(settings)
     app.state.password_hasher = PasswordHasher.from_settings(settings)
     app.state.email_sender = build_email_sender(settings)
+    app.state.metrics = metrics.Metrics() if settings.metrics_enabled else None
 
-    install_error_handlers(app)
-    install_openapi(app)
 
-    app.include_router(health.router)
-    if settings.metrics_enabled:
-        app.state.metrics = metrics.Metrics()
-        app.include_router(metrics.router)
-    app.include_router(api_router())
-
+def _add_edge(app: FastAPI, settings: Settings) -> None:
+    """One pure-ASGI layer for everything every request needs (core.edge)."""
     cors = {
         "allow_origins": settings.cors_origins,
         "allow_credentials": "*" not in settings.cors_origins,
@@ -116,16 +116,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "expose_headers": EXPOSED_HEADERS,
         "max_age": 600,
     }
-    # One pure-ASGI layer for everything every request needs (core.edge).
     app.add_middleware(
         EdgeMiddleware,
         config=EdgeConfig.from_settings(settings, cors),
-        metrics=app.state.metrics if settings.metrics_enabled else None,
+        metrics=app.state.metrics,
         fixed_answers={health.LIVE_PATH: health.LIVE_BODY},
     )
-    if settings.otel_enabled:
-        # Imported only when on: with tracing off, no OpenTelemetry code loads or runs.
-        from storefront.core.telemetry import instrument
 
-        instrument(app, app.state.database.engine)
-    return app
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    if not app.state.settings.is_test:
+        # In a server process, everything built so far (modules, the app, its routes) lives
+        # as long as the process: keep it out of the collector's scans, which would otherwise
+        # stall requests. (A test run builds hundreds of apps: not there.)
+        gc.freeze()
+    try:
+        yield
+    finally:
+        app.state.password_hasher.close()
+        await app.state.rate_limits.aclose()
+        await app.state.database.dispose()

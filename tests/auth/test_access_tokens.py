@@ -17,8 +17,10 @@ from httpx import AsyncClient
 from sqlalchemy import delete, update
 
 from storefront.users.models import User
-from tests.auth.conftest import ME, assert_error, bearer, login
-from tests.conftest import TEST_SECRET_KEY, TestUser
+from tests.support.assertions import assert_error
+from tests.support.clients import ME, bearer, login
+from tests.support.environment import TEST_SECRET_KEY
+from tests.support.factories import TestUser
 
 
 def claims_for(user: TestUser, **overrides: Any) -> dict[str, Any]:

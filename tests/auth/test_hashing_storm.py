@@ -17,8 +17,8 @@ import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient, Response
 
-from tests.auth.conftest import LOGIN, ME
-from tests.conftest import AppFactory, TestUser, UserFactory, make_client
+from tests.support.clients import LOGIN, ME, make_client
+from tests.support.factories import AppFactory, TestUser, UserFactory
 
 pytestmark = pytest.mark.postgres
 

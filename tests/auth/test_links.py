@@ -7,7 +7,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 from httpx import AsyncClient
 
-from tests.auth.conftest import (
+from tests.support.assertions import assert_error
+from tests.support.clients import (
     LOGIN,
     ME,
     PASSWORD_CHANGE,
@@ -15,15 +16,13 @@ from tests.auth.conftest import (
     PASSWORD_RESET,
     VERIFY,
     VERIFY_REQUEST,
-    assert_error,
-    link_token,
     login,
-    mails_to,
-    outbox,
     register,
-    user_row,
 )
-from tests.conftest import DEFAULT_PASSWORD, TestUser, UserFactory
+from tests.support.environment import DEFAULT_PASSWORD
+from tests.support.factories import TestUser, UserFactory
+from tests.support.mail import link_token, mails_to, outbox
+from tests.support.rows import user_row
 
 NEW_PASSWORD = "a brand new passphrase"
 

@@ -13,25 +13,11 @@ from httpx import AsyncClient
 
 from storefront.auth.models import RefreshToken
 from storefront.core.security import hash_opaque_token
-from tests.auth.conftest import (
-    LOGIN,
-    ME,
-    TOKEN,
-    assert_error,
-    assert_no_secrets,
-    bearer,
-    count_rows,
-    error_fields,
-    refresh_rows,
-    user_row,
-)
-from tests.conftest import (
-    DEFAULT_PASSWORD,
-    TEST_SECRET_KEY,
-    TestUser,
-    UserFactory,
-    make_client,
-)
+from tests.support.assertions import assert_error, assert_no_secrets, error_fields
+from tests.support.clients import LOGIN, ME, TOKEN, bearer, make_client
+from tests.support.environment import DEFAULT_PASSWORD, TEST_SECRET_KEY
+from tests.support.factories import TestUser, UserFactory
+from tests.support.rows import count_rows, refresh_rows, user_row
 
 
 async def test_login_returns_tokens_that_work(

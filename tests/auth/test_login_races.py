@@ -13,9 +13,18 @@ from collections.abc import Awaitable, Callable
 import pytest
 from httpx import AsyncClient, Response
 
-from tests.auth.conftest import LOGOUT, LOGOUT_ALL, PASSWORD_CHANGE, Session, login, refresh
-from tests.conftest import DEFAULT_PASSWORD, AppFactory, UserFactory, make_client
+from tests.support.clients import (
+    LOGOUT,
+    LOGOUT_ALL,
+    PASSWORD_CHANGE,
+    Session,
+    login,
+    make_client,
+    refresh,
+)
 from tests.support.concurrency import ServerTimeline
+from tests.support.environment import DEFAULT_PASSWORD
+from tests.support.factories import AppFactory, UserFactory
 
 pytestmark = pytest.mark.postgres
 

@@ -12,24 +12,20 @@ from sqlalchemy import update
 from storefront.auth.models import OneTimeToken
 from storefront.core.database import utcnow
 from storefront.core.security import hash_opaque_token
-from tests.auth.conftest import (
+from tests.support.assertions import assert_error, error_fields
+from tests.support.clients import (
     LOGIN,
     ME,
     PASSWORD_CHANGE,
     PASSWORD_FORGOT,
     PASSWORD_RESET,
-    assert_error,
-    error_fields,
-    link_token,
     login,
-    mails_to,
-    one_time_rows,
-    outbox,
     refresh,
-    refresh_rows,
-    user_row,
 )
-from tests.conftest import DEFAULT_PASSWORD, TestUser, UserFactory
+from tests.support.environment import DEFAULT_PASSWORD
+from tests.support.factories import TestUser, UserFactory
+from tests.support.mail import link_token, mails_to, outbox
+from tests.support.rows import one_time_rows, refresh_rows, user_row
 
 NEW_PASSWORD = "a brand new passphrase"
 

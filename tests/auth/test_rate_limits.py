@@ -6,20 +6,21 @@ from __future__ import annotations
 
 import uuid
 
-from tests.auth.conftest import (
+from tests.support.assertions import assert_error
+from tests.support.clients import (
     LOGIN,
     ME,
     PASSWORD_CHANGE,
     PASSWORD_FORGOT,
     REFRESH,
     VERIFY_REQUEST,
-    assert_error,
     login,
-    mails_to,
-    outbox,
+    make_client,
     register,
 )
-from tests.conftest import DEFAULT_PASSWORD, AppFactory, UserFactory, make_client
+from tests.support.environment import DEFAULT_PASSWORD
+from tests.support.factories import AppFactory, UserFactory
+from tests.support.mail import mails_to, outbox
 
 WRONG = "not the password at all"
 

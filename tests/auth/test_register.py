@@ -9,18 +9,11 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 
 from storefront.users.models import User
-from tests.auth.conftest import (
-    REGISTER,
-    assert_error,
-    assert_no_secrets,
-    count_rows,
-    error_fields,
-    link_token,
-    mails_to,
-    register,
-    user_row,
-)
-from tests.conftest import DEFAULT_PASSWORD
+from tests.support.assertions import assert_error, assert_no_secrets, error_fields
+from tests.support.clients import REGISTER, register
+from tests.support.environment import DEFAULT_PASSWORD
+from tests.support.mail import link_token, mails_to
+from tests.support.rows import count_rows, user_row
 
 
 async def test_register_creates_an_unverified_customer(app: FastAPI, client: AsyncClient) -> None:

@@ -14,21 +14,20 @@ from storefront.auth.models import RefreshToken
 from storefront.core.database import utcnow
 from storefront.core.security import hash_opaque_token
 from storefront.users.models import User
-from tests.auth.conftest import (
+from tests.support.assertions import assert_error, assert_no_secrets, error_fields
+from tests.support.clients import (
     LOGOUT,
     LOGOUT_ALL,
     ME,
     REFRESH,
-    assert_error,
-    assert_no_secrets,
     bearer,
-    error_fields,
     login,
+    make_client,
     refresh,
-    refresh_rows,
 )
-from tests.conftest import AppFactory, TestUser, UserFactory, make_client
 from tests.support.concurrency import ServerTimeline
+from tests.support.factories import AppFactory, TestUser, UserFactory
+from tests.support.rows import refresh_rows
 
 
 async def test_refresh_rotates_the_token(

@@ -5,19 +5,12 @@ from __future__ import annotations
 from fastapi import FastAPI
 from httpx import AsyncClient
 
-from tests.auth.conftest import (
-    REGISTER,
-    VERIFY,
-    VERIFY_REQUEST,
-    assert_error,
-    assert_no_secrets,
-    link_token,
-    login,
-    mails_to,
-    outbox,
-    user_row,
-)
-from tests.conftest import DEFAULT_PASSWORD, TestUser, UserFactory
+from tests.support.assertions import assert_error, assert_no_secrets
+from tests.support.clients import REGISTER, VERIFY, VERIFY_REQUEST, login
+from tests.support.environment import DEFAULT_PASSWORD
+from tests.support.factories import TestUser, UserFactory
+from tests.support.mail import link_token, mails_to, outbox
+from tests.support.rows import user_row
 
 
 async def test_register_then_verify_with_the_mailed_link(app: FastAPI, client: AsyncClient) -> None:

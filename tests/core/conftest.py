@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 
 from storefront.core.config import Settings
-from storefront.core.database import SessionDep
+from storefront.core.database import ReadSessionDep, WriteSessionDep
 from storefront.core.errors import Conflict
 from storefront.core.request_checks import check_api_request
 from storefront.main import create_app
@@ -34,27 +34,27 @@ async def boom() -> dict[str, str]:
 
 
 @probe.get("/db")
-async def database_round_trip(session: SessionDep) -> dict[str, int]:
+async def database_round_trip(session: ReadSessionDep) -> dict[str, int]:
     value = (await session.execute(text("SELECT 1"))).scalar_one()
     return {"value": int(value)}
 
 
 @probe.get("/slow-db")
-async def slow_database(session: SessionDep) -> dict[str, int]:
+async def slow_database(session: ReadSessionDep) -> dict[str, int]:
     await session.execute(text("SELECT 1"))
     await asyncio.sleep(1.5)  # holds its pooled connection
     return {"value": 1}
 
 
 @probe.get("/cast")
-async def cast_to_integer(value: str, session: SessionDep) -> dict[str, int]:
+async def cast_to_integer(value: str, session: ReadSessionDep) -> dict[str, int]:
     """A value the database itself refuses (PostgreSQL: SQLSTATE 22P02)."""
     result = await session.execute(text("SELECT CAST(:value AS integer)"), {"value": value})
     return {"value": int(result.scalar_one())}
 
 
 @probe.post("/deadlock")
-async def deadlock(session: SessionDep) -> None:
+async def deadlock(session: WriteSessionDep) -> None:
     """What PostgreSQL answers the loser of a deadlock (SQLSTATE 40P01)."""
     await session.execute(
         text("DO $$ BEGIN RAISE EXCEPTION 'deadlock detected' USING ERRCODE = '40P01'; END $$")
@@ -67,7 +67,7 @@ async def echo(body: EchoIn) -> dict[str, object]:
 
 
 @probe.post("/write-then-conflict")
-async def write_then_conflict(session: SessionDep) -> None:
+async def write_then_conflict(session: WriteSessionDep) -> None:
     session.add(User(email="rolled-back@example.com", full_name="x", password_hash="x"))
     await session.flush()
     raise Conflict("Deliberate conflict after a write")

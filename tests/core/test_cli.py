@@ -13,21 +13,7 @@ from fastapi import FastAPI
 
 from storefront.cli import main, openapi_json
 from storefront.core.config import Settings, get_settings
-from tests.conftest import subprocess_environment
-
-
-def run_cli(
-    *args: str, env: dict[str, str], cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "storefront", *args],
-        env={**subprocess_environment(), **env},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+from tests.support.servers import run_cli
 
 
 def test_openapi_prints_the_document(

@@ -14,9 +14,9 @@ from sqlalchemy.engine import make_url
 from storefront.core.database import IDLE_PING_AFTER_SECONDS
 from storefront.orders.models import Order
 from storefront.products.models import Product
-from tests.conftest import AppFactory, UserFactory, make_client
-from tests.products.factories import insert_product
-from tests.tcp_proxy import TcpProxy
+from tests.support.clients import make_client
+from tests.support.factories import AppFactory, UserFactory, insert_product
+from tests.support.tcp_proxy import TcpProxy
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ import pytest
 from httpx import AsyncClient
 
 from storefront.core.logging import _json_line
-from tests.conftest import AppFactory, make_client
+from tests.support.clients import make_client
+from tests.support.factories import AppFactory
 
 ORIGIN = "http://localhost:5173"  # allowed by the test settings
 

@@ -16,20 +16,9 @@ from structlog.testing import capture_logs
 
 from storefront.core.errors import is_database_unavailable
 from storefront.users.models import User
-from tests.conftest import AppFactory, make_client
-
-
-def assert_envelope(body: dict[str, object], code: str) -> dict[str, object]:
-    assert set(body) == {"error"}
-    error = body["error"]
-    assert isinstance(error, dict)
-    assert set(error) == {"code", "message", "details", "request_id"}
-    assert error["code"] == code
-    assert isinstance(error["message"], str)
-    assert error["message"]
-    assert isinstance(error["request_id"], str)
-    assert error["request_id"]
-    return error
+from tests.support.assertions import assert_envelope
+from tests.support.clients import make_client
+from tests.support.factories import AppFactory
 
 
 async def test_unknown_route_is_404_envelope(client: AsyncClient) -> None:

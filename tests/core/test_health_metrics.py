@@ -11,7 +11,8 @@ from alembic import command
 from httpx import AsyncClient
 
 from storefront.core.migrations import alembic_config
-from tests.conftest import AppFactory, make_client
+from tests.support.clients import make_client
+from tests.support.factories import AppFactory
 
 
 async def test_live_never_touches_the_database(make_app_with: AppFactory) -> None:

@@ -11,8 +11,11 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from structlog.testing import capture_logs
 
-from tests.auth.conftest import LOGIN, TOKEN, assert_error, refresh_rows
-from tests.conftest import DEFAULT_PASSWORD, AppFactory, TestUser, make_client
+from tests.support.assertions import assert_error
+from tests.support.clients import LOGIN, TOKEN, make_client
+from tests.support.environment import DEFAULT_PASSWORD
+from tests.support.factories import AppFactory, TestUser
+from tests.support.rows import refresh_rows
 
 # --------------------------------------------------------------------------- forms
 

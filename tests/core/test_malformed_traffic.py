@@ -25,15 +25,15 @@ from storefront.core.migrations import upgrade_head
 from storefront.core.security import AccessTokens, PasswordHasher
 from storefront.products.models import Product
 from storefront.users.models import User
-from tests.conftest import (
+from tests.support.assertions import assert_envelope
+from tests.support.environment import (
     PG_URL,
-    TestUser,
     create_test_database,
     drop_test_database,
     make_settings,
 )
-from tests.products.factories import insert_product
-from tests.server_process import ServerProcess, running_server
+from tests.support.factories import TestUser, insert_product
+from tests.support.servers import ServerProcess, running_server
 
 ORDERS = "/api/v1/orders"
 PRODUCTS = "/api/v1/products"
@@ -42,12 +42,9 @@ BODY_TIMEOUT = 1.0  # STOREFRONT_BODY_TIMEOUT_SECONDS of the server below
 FOUR_HUNDRED_DIGITS = int("9" * 400)
 
 
-def assert_envelope(status: int, body: bytes | str, code: str) -> None:
+def assert_client_error(status: int, body: bytes | str, code: str) -> None:
     assert 400 <= status < 500, (status, body)
-    error = json.loads(body)["error"]
-    assert error["code"] == code, error
-    assert set(error) == {"code", "message", "details", "request_id"}
-    assert error["request_id"]
+    assert_envelope(body, code)
 
 
 # --------------------------------------------------------------------------- in-process
@@ -82,7 +79,7 @@ async def test_body_over_the_limit_with_content_length_is_413(
     status, text = await post_order_bytes(client, customer, body)
 
     assert status == 413
-    assert_envelope(status, text, "PAYLOAD_TOO_LARGE")
+    assert_client_error(status, text, "PAYLOAD_TOO_LARGE")
     assert json.loads(text)["error"]["details"] == {"max_bytes": MAX_BODY}
     await assert_still_serving(client, customer, product)
 
@@ -102,7 +99,7 @@ async def test_invalid_utf8_is_a_4xx(
     status, text = await post_order_bytes(client, customer, body)
 
     assert status in (400, 422), text
-    assert_envelope(status, text, "BAD_REQUEST" if status == 400 else "VALIDATION_ERROR")
+    assert_client_error(status, text, "BAD_REQUEST" if status == 400 else "VALIDATION_ERROR")
     await assert_still_serving(client, customer, product)
 
 
@@ -123,7 +120,7 @@ async def test_json_nested_10000_deep_is_a_4xx(
     status, text = await post_order_bytes(client, customer, body.encode())
 
     assert status in (400, 422), text
-    assert_envelope(status, text, "BAD_REQUEST" if status == 400 else "VALIDATION_ERROR")
+    assert_client_error(status, text, "BAD_REQUEST" if status == 400 else "VALIDATION_ERROR")
     await assert_still_serving(client, customer, product)
 
 
@@ -144,7 +141,7 @@ async def test_numbers_of_400_digits_in_an_order_are_422(
     status, text = await post_order_bytes(client, customer, raw.encode())
 
     assert status == 422, text
-    assert_envelope(status, text, "VALIDATION_ERROR")
+    assert_client_error(status, text, "VALIDATION_ERROR")
     fields = [e["field"] for e in json.loads(text)["error"]["details"]["errors"]]
     assert fields == ["body.items.0.quantity"]
     assert str(FOUR_HUNDRED_DIGITS) not in text  # the value is not echoed
@@ -167,7 +164,7 @@ async def test_numbers_of_400_digits_in_a_product_and_a_query_are_422(
     )
 
     assert created.status_code == 422
-    assert_envelope(created.status_code, created.text, "VALIDATION_ERROR")
+    assert_client_error(created.status_code, created.text, "VALIDATION_ERROR")
     assert {e["field"] for e in created.json()["error"]["details"]["errors"]} == {
         "body.price_cents",
         "body.stock",
@@ -194,7 +191,7 @@ async def test_nul_in_a_json_string_is_422(
     status, text = await post_order_bytes(client, customer, body)
 
     assert status == 422, text
-    assert_envelope(status, text, "VALIDATION_ERROR")
+    assert_client_error(status, text, "VALIDATION_ERROR")
     await assert_still_serving(client, customer, product)
 
 
@@ -209,7 +206,7 @@ async def test_nul_in_a_product_name_is_422_and_nothing_is_stored(
     listed = await client.get("/api/v1/admin/products", headers=admin.headers)
 
     assert response.status_code == 422
-    assert_envelope(response.status_code, response.text, "VALIDATION_ERROR")
+    assert_client_error(response.status_code, response.text, "VALIDATION_ERROR")
     assert [p["sku"] for p in listed.json()["items"]] == [product.sku]
     await assert_still_serving(client, customer, product)
 
@@ -221,7 +218,7 @@ async def test_nul_in_a_query_parameter_is_422(
     response = await client.get(f"{PRODUCTS}?{query}")
 
     assert response.status_code == 422
-    assert_envelope(response.status_code, response.text, "VALIDATION_ERROR")
+    assert_client_error(response.status_code, response.text, "VALIDATION_ERROR")
     await assert_still_serving(client, customer, product)
 
 
@@ -234,7 +231,7 @@ async def test_headers_of_16_kib_are_431(
     response = await client.post(ORDERS, json=order_of(product), headers=headers)
 
     assert response.status_code == 431
-    assert_envelope(response.status_code, response.text, "REQUEST_HEADER_FIELDS_TOO_LARGE")
+    assert_client_error(response.status_code, response.text, "REQUEST_HEADER_FIELDS_TOO_LARGE")
     assert response.headers["x-request-id"]
     await assert_still_serving(client, customer, product)
 
@@ -353,7 +350,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
 def envelope_of(response: RawResponse, status: int, code: str) -> None:
     assert response.status == status, response
     assert response.headers["content-type"] == "application/json"
-    assert_envelope(status, response.body, code)
+    assert_client_error(status, response.body, code)
 
 
 def test_socket_body_over_the_limit_with_content_length_is_413(live: LiveService) -> None:

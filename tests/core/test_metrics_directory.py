@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import subprocess_environment
-from tests.server_process import running_server
+from tests.support.environment import subprocess_environment
+from tests.support.servers import running_server
 
 # What a worker of the previous run did before it was stopped.
 EARLIER_RUN = """

@@ -12,7 +12,8 @@ from structlog.contextvars import merge_contextvars
 from structlog.testing import capture_logs
 
 from storefront.core.logging import redact_secrets
-from tests.conftest import AppFactory, make_client
+from tests.support.clients import make_client
+from tests.support.factories import AppFactory
 
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",

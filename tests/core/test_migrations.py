@@ -10,7 +10,7 @@ import pytest
 from alembic import command
 
 from storefront.core.migrations import PROJECT_ROOT, alembic_config, head_revisions
-from tests.conftest import (
+from tests.support.environment import (
     PG_URL,
     create_test_database,
     drop_test_database,

@@ -10,8 +10,8 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 
 from storefront.products.models import Product
-from tests.conftest import TestUser, record_statements
-from tests.products.factories import ProductFactory
+from tests.support.factories import ProductFactory, TestUser
+from tests.support.rows import record_statements
 
 TRANSACTION_CONTROL = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|START TRANSACTION)", re.IGNORECASE)
 

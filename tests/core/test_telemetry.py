@@ -25,8 +25,9 @@ from opentelemetry.trace import SpanKind
 
 from storefront.core.config import Settings
 from storefront.core.security import hash_opaque_token
-from tests import conftest as harness
-from tests.products.factories import ProductFactory
+from tests.support.clients import make_client
+from tests.support.environment import make_settings
+from tests.support.factories import ProductFactory, TestUser
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_SPAN_ID = "00f067aa0ba902b7"
@@ -42,7 +43,7 @@ def otel_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def settings(database_url: str, otel_environment: None) -> Settings:
-    return harness.make_settings(database_url, otel_enabled=True)
+    return make_settings(database_url, otel_enabled=True)
 
 
 @pytest.fixture
@@ -68,7 +69,7 @@ def attribute_text(spans: tuple[ReadableSpan, ...]) -> str:
 
 async def test_one_request_is_one_server_span_with_its_statements_as_children(
     client: AsyncClient,
-    customer: harness.TestUser,
+    customer: TestUser,
     make_product: ProductFactory,
     exporter: InMemorySpanExporter,
 ) -> None:
@@ -119,7 +120,7 @@ async def test_a_traceparent_from_the_caller_is_continued(
 
 
 async def test_spans_carry_no_credentials_query_values_or_sql_parameters(
-    client: AsyncClient, customer: harness.TestUser, exporter: InMemorySpanExporter
+    client: AsyncClient, customer: TestUser, exporter: InMemorySpanExporter
 ) -> None:
     login = await client.post(
         "/api/v1/auth/login", json={"email": customer.email, "password": customer.password}
@@ -225,9 +226,9 @@ async def test_spans_reach_the_collector_named_by_the_standard_variables(
     monkeypatch.delenv("OTEL_TRACES_EXPORTER")  # the default: OTLP
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
     monkeypatch.setenv("OTEL_SERVICE_NAME", "storefront-eu-1")
-    app = build_app(harness.make_settings(database_url, otel_enabled=True))
+    app = build_app(make_settings(database_url, otel_enabled=True))
     try:
-        async with app.router.lifespan_context(app), harness.make_client(app) as client:
+        async with app.router.lifespan_context(app), make_client(app) as client:
             assert (await client.get("/api/v1/products")).status_code == 200
         assert app.state.tracer_provider.force_flush()
     finally:

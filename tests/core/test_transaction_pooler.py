@@ -13,7 +13,7 @@ from sqlalchemy import literal, select, text
 
 from storefront.core.database import create_database
 from storefront.users.models import User
-from tests.conftest import make_settings
+from tests.support.environment import make_settings
 
 
 @pytest.mark.postgres

@@ -10,10 +10,10 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from storefront.orders.models import Order, OrderLine, OrderStatus
-from tests import conftest as harness
-from tests.orders.conftest import order_body, order_status, set_order_status
-from tests.products.factories import ProductFactory, concurrent_app, stock_of
+from tests.support.clients import make_client, order_body
 from tests.support.concurrency import ServerTimeline
+from tests.support.factories import ProductFactory, TestUser, UserFactory, concurrent_app
+from tests.support.rows import order_status, set_order_status, stock_of
 
 pytestmark = pytest.mark.postgres
 URL = "/api/v1/orders"
@@ -36,7 +36,7 @@ async def ordered_quantity(app: FastAPI, product_id: object) -> int:
 async def test_50_buyers_for_20_units_exactly_20_succeed(
     app: FastAPI,
     database_url: str,
-    make_user: harness.UserFactory,
+    make_user: UserFactory,
     make_product: ProductFactory,
 ) -> None:
     product = await make_product(stock=20)
@@ -44,7 +44,7 @@ async def test_50_buyers_for_20_units_exactly_20_succeed(
 
     async with concurrent_app(database_url) as racing:
         timeline = ServerTimeline(racing)
-        async with harness.make_client(timeline) as client:
+        async with make_client(timeline) as client:
             responses = await asyncio.gather(
                 *(
                     client.post(
@@ -70,7 +70,7 @@ async def test_50_buyers_for_20_units_exactly_20_succeed(
 async def test_crossed_two_product_orders_never_deadlock_into_errors(
     app: FastAPI,
     database_url: str,
-    customer: harness.TestUser,
+    customer: TestUser,
     make_product: ProductFactory,
 ) -> None:
     first = await make_product(stock=30)
@@ -82,7 +82,7 @@ async def test_crossed_two_product_orders_never_deadlock_into_errors(
 
     async with concurrent_app(database_url) as racing:
         timeline = ServerTimeline(racing)
-        async with harness.make_client(timeline) as client:
+        async with make_client(timeline) as client:
             responses = await asyncio.gather(
                 *(
                     client.post(
@@ -103,7 +103,7 @@ async def test_crossed_two_product_orders_never_deadlock_into_errors(
 async def test_one_idempotency_key_sent_10_times_at_once_makes_one_order(
     app: FastAPI,
     database_url: str,
-    customer: harness.TestUser,
+    customer: TestUser,
     make_product: ProductFactory,
 ) -> None:
     product = await make_product(stock=100)
@@ -112,7 +112,7 @@ async def test_one_idempotency_key_sent_10_times_at_once_makes_one_order(
 
     async with concurrent_app(database_url) as racing:
         timeline = ServerTimeline(racing)
-        async with harness.make_client(timeline) as client:
+        async with make_client(timeline) as client:
             responses = await asyncio.gather(
                 *(
                     client.post(URL, json=body, headers={**headers, **timeline.label(f"k{n}")})
@@ -141,8 +141,8 @@ async def test_one_idempotency_key_sent_10_times_at_once_makes_one_order(
 async def test_cancel_and_ship_at_once_exactly_one_wins(
     app: FastAPI,
     database_url: str,
-    customer: harness.TestUser,
-    admin: harness.TestUser,
+    customer: TestUser,
+    admin: TestUser,
     make_product: ProductFactory,
 ) -> None:
     product = await make_product(stock=10)
@@ -150,7 +150,7 @@ async def test_cancel_and_ship_at_once_exactly_one_wins(
     overlapping_rounds = 0
     async with concurrent_app(database_url) as racing:
         timeline = ServerTimeline(racing)
-        async with harness.make_client(timeline) as http:
+        async with make_client(timeline) as http:
             for round_number in range(rounds):
                 placed = await http.post(
                     URL, json=order_body((product, 2)), headers=customer.headers

@@ -1,7 +1,10 @@
-"""Idempotency-Key on POST /orders: replay, mismatch, scope, what is (not) kept, expiry."""
+"""Idempotency-Key on POST /orders: replay, mismatch, scope, what is (not) kept, expiry, purge,
+and what a keyed order costs."""
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -11,23 +14,24 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefront.core.database import utcnow
-from storefront.orders import service
+from storefront.orders import idempotency
 from storefront.orders.models import IdempotencyRecord, Order
+from storefront.orders.schemas import OrderCreate
 from storefront.products.models import Product
-from tests import conftest as harness
-from tests.orders.conftest import order_body, table_counts
-from tests.products.factories import ProductFactory, products_state, stock_of
+from tests.support.clients import order_body
+from tests.support.factories import ProductFactory, TestUser, UserFactory
+from tests.support.rows import products_state, record_statements, stock_of, table_counts
 
 URL = "/api/v1/orders"
 
 
-def keyed(user: harness.TestUser, key: str | bytes) -> list[tuple[bytes, bytes]]:
+def keyed(user: TestUser, key: str | bytes) -> list[tuple[bytes, bytes]]:
     raw = key if isinstance(key, bytes) else key.encode("latin-1")
     return [(k.encode(), v.encode()) for k, v in user.headers.items()] + [(b"Idempotency-Key", raw)]
 
 
 async def test_a_retry_replays_the_first_answer_and_creates_nothing(
-    app: FastAPI, client: AsyncClient, customer: harness.TestUser, make_product: ProductFactory
+    app: FastAPI, client: AsyncClient, customer: TestUser, make_product: ProductFactory
 ) -> None:
     product = await make_product(stock=10)
     body = order_body((product, 2))
@@ -48,8 +52,8 @@ async def test_a_retry_replays_the_first_answer_and_creates_nothing(
 
 async def test_the_replay_is_the_first_answer_even_after_the_order_changed(
     client: AsyncClient,
-    customer: harness.TestUser,
-    admin: harness.TestUser,
+    customer: TestUser,
+    admin: TestUser,
     make_product: ProductFactory,
 ) -> None:
     product = await make_product(stock=10)
@@ -69,7 +73,7 @@ async def test_the_replay_is_the_first_answer_even_after_the_order_changed(
 
 
 async def test_the_same_key_with_another_body_is_422(
-    app: FastAPI, client: AsyncClient, customer: harness.TestUser, make_product: ProductFactory
+    app: FastAPI, client: AsyncClient, customer: TestUser, make_product: ProductFactory
 ) -> None:
     product = await make_product(stock=10)
     await client.post(URL, json=order_body((product, 1)), headers=keyed(customer, "k"))
@@ -85,11 +89,42 @@ async def test_the_same_key_with_another_body_is_422(
     assert (await products_state(app), await table_counts(app)) == before
 
 
+async def test_the_same_request_written_differently_is_a_replay(
+    app: FastAPI, client: AsyncClient, customer: TestUser, make_product: ProductFactory
+) -> None:
+    product = await make_product(stock=10)
+    first = await client.post(
+        URL, json=order_body((product, 2)), headers=keyed(customer, "same-request")
+    )
+    # The same request: keys in another order, other spacing, `2.0` for `2`.
+    rewritten = f'{{ "items" : [ {{"quantity": 2.0, "product_id": "{product.id}"}} ] }}'
+    headers = [*keyed(customer, "same-request"), (b"Content-Type", b"application/json")]
+
+    replay = await client.post(URL, content=rewritten, headers=headers)
+
+    assert replay.status_code == 201
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.content == first.content
+    assert await stock_of(app, product.id) == 8
+
+
+def test_a_request_fingerprint_is_the_hash_of_its_canonical_json() -> None:
+    # Kept keys are compared with the fingerprints of retries, which may reach a newer version
+    # of the service (a rolling deploy): the fingerprint of a request must not change with it.
+    product_id = uuid.UUID("0b4e8f4e-7c1a-4c55-9a8e-2f0d3c5b6a71")
+    request = OrderCreate.model_validate(
+        {"items": [{"quantity": 2, "product_id": str(product_id)}]}
+    )
+    canonical = f'{{"items":[{{"product_id":"{product_id}","quantity":2}}]}}'
+
+    assert idempotency.fingerprint(request) == hashlib.sha256(canonical.encode()).hexdigest()
+
+
 async def test_keys_are_scoped_per_user(
     app: FastAPI,
     client: AsyncClient,
-    customer: harness.TestUser,
-    make_user: harness.UserFactory,
+    customer: TestUser,
+    make_user: UserFactory,
     make_product: ProductFactory,
 ) -> None:
     other = await make_user()
@@ -108,7 +143,7 @@ async def test_keys_are_scoped_per_user(
 
 
 async def test_without_a_key_every_request_is_a_new_order(
-    app: FastAPI, client: AsyncClient, customer: harness.TestUser, make_product: ProductFactory
+    app: FastAPI, client: AsyncClient, customer: TestUser, make_product: ProductFactory
 ) -> None:
     product = await make_product(stock=10)
     body = order_body((product, 1))
@@ -122,7 +157,7 @@ async def test_without_a_key_every_request_is_a_new_order(
 
 
 async def test_a_refused_request_keeps_no_key_so_a_retry_can_succeed(
-    app: FastAPI, client: AsyncClient, customer: harness.TestUser, make_product: ProductFactory
+    app: FastAPI, client: AsyncClient, customer: TestUser, make_product: ProductFactory
 ) -> None:
     product = await make_product(stock=1)
     body = order_body((product, 2))
@@ -147,7 +182,7 @@ async def test_a_refused_request_keeps_no_key_so_a_retry_can_succeed(
 
 
 async def test_a_422_keeps_no_key(
-    app: FastAPI, client: AsyncClient, customer: harness.TestUser, make_product: ProductFactory
+    app: FastAPI, client: AsyncClient, customer: TestUser, make_product: ProductFactory
 ) -> None:
     product = await make_product(stock=5, is_active=False)
     body = order_body((product, 1))
@@ -180,7 +215,7 @@ async def test_a_422_keeps_no_key(
 async def test_a_bad_key_is_422(
     app: FastAPI,
     client: AsyncClient,
-    customer: harness.TestUser,
+    customer: TestUser,
     make_product: ProductFactory,
     key: str | bytes,
 ) -> None:
@@ -198,7 +233,7 @@ async def test_a_bad_key_is_422(
 
 
 async def test_the_longest_and_oddest_printable_keys_work(
-    client: AsyncClient, customer: harness.TestUser, make_product: ProductFactory
+    client: AsyncClient, customer: TestUser, make_product: ProductFactory
 ) -> None:
     product = await make_product(stock=5)
     for key in ("k" * 255, "a b!~{}\"'", "550e8400-e29b-41d4-a716-446655440000"):
@@ -210,7 +245,7 @@ async def test_the_longest_and_oddest_printable_keys_work(
 
 
 async def test_keys_expire_after_24_hours(
-    app: FastAPI, client: AsyncClient, customer: harness.TestUser, make_product: ProductFactory
+    app: FastAPI, client: AsyncClient, customer: TestUser, make_product: ProductFactory
 ) -> None:
     product = await make_product(stock=10)
     body = order_body((product, 1))
@@ -238,14 +273,10 @@ async def test_keys_expire_after_24_hours(
     assert (counts["orders"], counts["idempotency_keys"]) == (2, 1)
 
 
-async def test_purge_removes_only_expired_keys(
-    app: FastAPI,
-    client: AsyncClient,
-    customer: harness.TestUser,
-    make_product: ProductFactory,
-    db: AsyncSession,
+async def _a_fresh_and_a_stale_key(
+    client: AsyncClient, customer: TestUser, product: Product, db: AsyncSession
 ) -> None:
-    product = await make_product(stock=10)
+    """Two keyed orders; the key `stale` made 25 hours ago, past its 24."""
     for key in ("fresh", "stale"):
         await client.post(URL, json=order_body((product, 1)), headers=keyed(customer, key))
     await db.execute(
@@ -255,20 +286,81 @@ async def test_purge_removes_only_expired_keys(
     )
     await db.commit()
 
-    assert await service.purge_expired_idempotency_keys(db, limit=10) == 1
+
+async def test_purge_removes_only_expired_keys(
+    app: FastAPI,
+    client: AsyncClient,
+    customer: TestUser,
+    make_product: ProductFactory,
+    db: AsyncSession,
+) -> None:
+    product = await make_product(stock=10)
+    await _a_fresh_and_a_stale_key(client, customer, product, db)
+
+    assert await idempotency.purge_expired(db, limit=10) == 1
     await db.commit()
 
     assert (await db.scalars(select(IdempotencyRecord.key))).all() == ["fresh"]
     assert len((await db.scalars(select(Order.id))).all()) == 2  # orders are kept
 
 
+async def test_keyed_orders_purge_some_expired_keys_on_their_way(
+    app: FastAPI,
+    client: AsyncClient,
+    customer: TestUser,
+    make_product: ProductFactory,
+    db: AsyncSession,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    product = await make_product(stock=10)
+    await _a_fresh_and_a_stale_key(client, customer, product, db)
+    # Every keyed order purges here (in production, a small share of them does).
+    monkeypatch.setattr(idempotency, "PURGE_PROBABILITY", 1.0)
+
+    unkeyed = await client.post(URL, json=order_body((product, 1)), headers=customer.headers)
+    kept_meanwhile = set((await db.scalars(select(IdempotencyRecord.key))).all())
+    await db.commit()
+    new = await client.post(URL, json=order_body((product, 1)), headers=keyed(customer, "new"))
+
+    assert (unkeyed.status_code, new.status_code) == (201, 201)
+    assert kept_meanwhile == {"fresh", "stale"}
+    assert set((await db.scalars(select(IdempotencyRecord.key))).all()) == {"fresh", "new"}
+
+
+@pytest.mark.parametrize("key", [None, "k"])
+async def test_an_order_takes_one_statement_per_line_and_a_few_more(
+    app: FastAPI,
+    client: AsyncClient,
+    customer: TestUser,
+    make_product: ProductFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    is_postgres: bool,
+    key: str | None,
+) -> None:
+    monkeypatch.setattr(idempotency, "PURGE_PROBABILITY", 0.0)
+    products = [await make_product(stock=5) for _ in range(3)]
+    body = order_body(*((product, 1) for product in products))
+    headers = customer.headers if key is None else keyed(customer, key)
+
+    async with record_statements(app) as statements:
+        placed = await client.post(URL, json=body, headers=headers)
+
+    assert placed.status_code == 201
+    # Besides an UPDATE per line. PostgreSQL: the user; BEGIN; if keyed, the key's lock and
+    # look-up (one statement); one INSERT of every row, the key's included; COMMIT. SQLite:
+    # the user; if keyed, the key's look-up; an INSERT per table.
+    besides = {(True, False): 4, (True, True): 5, (False, False): 4, (False, True): 6}
+    beyond_the_lines = besides[is_postgres, key is not None]
+    assert len(statements) == len(products) + beyond_the_lines
+
+
 @pytest.mark.postgres
 async def test_a_key_whose_request_is_still_running_is_409(
-    app: FastAPI, client: AsyncClient, customer: harness.TestUser, make_product: ProductFactory
+    app: FastAPI, client: AsyncClient, customer: TestUser, make_product: ProductFactory
 ) -> None:
     product = await make_product(stock=10)
     body = order_body((product, 1))
-    lock_id = service.idempotency_lock_id(customer.id, "busy")
+    lock_id = idempotency.lock_id(customer.id, "busy")
     # Another transaction holds the key's lock, as a request in flight would.
     async with app.state.database.engine.connect() as holder:
         await holder.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_id})

@@ -12,9 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefront.orders.models import Order, OrderHistory, OrderLine
-from tests import conftest as harness
-from tests.orders.conftest import order_body, table_counts
-from tests.products.factories import ProductFactory, products_state, stock_of
+from tests.support.clients import order_body
+from tests.support.factories import ProductFactory, TestUser
+from tests.support.rows import products_state, stock_of, table_counts
 
 URL = "/api/v1/orders"
 ORDER_KEYS = {
@@ -34,7 +34,7 @@ EMPTY = {"orders": 0, "order_lines": 0, "order_history": 0, "idempotency_keys": 
 async def test_place_an_order(
     app: FastAPI,
     client: AsyncClient,
-    customer: harness.TestUser,
+    customer: TestUser,
     make_product: ProductFactory,
     db: AsyncSession,
 ) -> None:
@@ -98,7 +98,7 @@ async def test_place_an_order(
 
 
 async def test_a_quantity_written_as_a_float_is_an_integer(
-    client: AsyncClient, customer: harness.TestUser, make_product: ProductFactory
+    client: AsyncClient, customer: TestUser, make_product: ProductFactory
 ) -> None:
     product = await make_product(stock=5)
     body = order_body((product, 1))
@@ -112,8 +112,8 @@ async def test_a_quantity_written_as_a_float_is_an_integer(
 
 async def test_prices_are_copied_at_order_time(
     client: AsyncClient,
-    customer: harness.TestUser,
-    admin: harness.TestUser,
+    customer: TestUser,
+    admin: TestUser,
     make_product: ProductFactory,
 ) -> None:
     product = await make_product(name="Lamp", price_cents=4000, stock=3)
@@ -133,7 +133,7 @@ async def test_prices_are_copied_at_order_time(
 
 
 async def test_the_largest_order(
-    app: FastAPI, client: AsyncClient, customer: harness.TestUser, make_product: ProductFactory
+    app: FastAPI, client: AsyncClient, customer: TestUser, make_product: ProductFactory
 ) -> None:
     products = [await make_product(price_cents=10**12, stock=1000) for _ in range(50)]
 
@@ -148,7 +148,7 @@ async def test_the_largest_order(
 
 
 async def test_insufficient_stock_takes_nothing_and_names_the_short_products(
-    app: FastAPI, client: AsyncClient, customer: harness.TestUser, make_product: ProductFactory
+    app: FastAPI, client: AsyncClient, customer: TestUser, make_product: ProductFactory
 ) -> None:
     plenty = await make_product(stock=100)
     short = await make_product(stock=2)
@@ -171,7 +171,7 @@ async def test_insufficient_stock_takes_nothing_and_names_the_short_products(
 
 
 async def test_unknown_and_inactive_products_are_422_on_their_line(
-    app: FastAPI, client: AsyncClient, customer: harness.TestUser, make_product: ProductFactory
+    app: FastAPI, client: AsyncClient, customer: TestUser, make_product: ProductFactory
 ) -> None:
     good = await make_product(stock=10)
     inactive = await make_product(stock=10, is_active=False)
@@ -193,7 +193,7 @@ async def test_unknown_and_inactive_products_are_422_on_their_line(
 
 
 async def test_one_currency_per_order(
-    app: FastAPI, client: AsyncClient, customer: harness.TestUser, make_product: ProductFactory
+    app: FastAPI, client: AsyncClient, customer: TestUser, make_product: ProductFactory
 ) -> None:
     euro = await make_product(currency="EUR")
     dollar = await make_product(currency="USD")
@@ -217,7 +217,7 @@ async def test_one_currency_per_order(
 
 
 async def test_a_product_at_most_once(
-    app: FastAPI, client: AsyncClient, customer: harness.TestUser, make_product: ProductFactory
+    app: FastAPI, client: AsyncClient, customer: TestUser, make_product: ProductFactory
 ) -> None:
     product = await make_product()
     other = await make_product()
@@ -256,7 +256,7 @@ BAD_ITEM_VALUES: list[tuple[str, Any, str]] = [
 async def test_bad_lines_are_422(
     app: FastAPI,
     client: AsyncClient,
-    customer: harness.TestUser,
+    customer: TestUser,
     make_product: ProductFactory,
     key: str,
     value: Any,
@@ -294,7 +294,7 @@ async def test_bad_lines_are_422(
     ],
 )
 async def test_bad_bodies_are_422(
-    app: FastAPI, client: AsyncClient, customer: harness.TestUser, body: Any, field: str
+    app: FastAPI, client: AsyncClient, customer: TestUser, body: Any, field: str
 ) -> None:
     response = await client.post(URL, json=body, headers=customer.headers)
 
@@ -304,7 +304,7 @@ async def test_bad_bodies_are_422(
 
 
 async def test_more_than_50_lines_is_422(
-    app: FastAPI, client: AsyncClient, customer: harness.TestUser, make_product: ProductFactory
+    app: FastAPI, client: AsyncClient, customer: TestUser, make_product: ProductFactory
 ) -> None:
     products = [await make_product() for _ in range(51)]
     before = await products_state(app)
@@ -320,7 +320,7 @@ async def test_more_than_50_lines_is_422(
 
 
 async def test_needs_a_json_body_and_a_user(
-    app: FastAPI, client: AsyncClient, customer: harness.TestUser, make_product: ProductFactory
+    app: FastAPI, client: AsyncClient, customer: TestUser, make_product: ProductFactory
 ) -> None:
     product = await make_product()
     before = await products_state(app)

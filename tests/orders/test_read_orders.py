@@ -9,36 +9,23 @@ import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient, Response
 
-from tests import conftest as harness
-from tests.conftest import record_statements
-from tests.orders.conftest import order_body, set_order_status
-from tests.products.factories import ProductFactory
+from tests.support.clients import place_order
+from tests.support.factories import ProductFactory, TestUser, UserFactory
+from tests.support.rows import record_statements, set_order_status
 
 URL = "/api/v1/orders"
 ADMIN_URL = "/api/v1/admin/orders"
 
 
-async def place(
-    client: AsyncClient, user: harness.TestUser, make_product: ProductFactory, lines: int = 1
-) -> dict[str, Any]:
-    products = [await make_product(stock=100) for _ in range(lines)]
-    response = await client.post(
-        URL, json=order_body(*[(p, 1) for p in products]), headers=user.headers
-    )
-    assert response.status_code == 201
-    body: dict[str, Any] = response.json()
-    return body
-
-
 async def test_list_my_orders_newest_first(
     client: AsyncClient,
-    customer: harness.TestUser,
-    make_user: harness.UserFactory,
+    customer: TestUser,
+    make_user: UserFactory,
     make_product: ProductFactory,
 ) -> None:
     other = await make_user()
-    mine = [await place(client, customer, make_product) for _ in range(3)]
-    await place(client, other, make_product)
+    mine = [await place_order(client, customer, make_product) for _ in range(3)]
+    await place_order(client, other, make_product)
 
     response = await client.get(URL, headers=customer.headers)
 
@@ -51,9 +38,9 @@ async def test_list_my_orders_newest_first(
 
 
 async def test_list_my_orders_by_status_and_page_by_page(
-    app: FastAPI, client: AsyncClient, customer: harness.TestUser, make_product: ProductFactory
+    app: FastAPI, client: AsyncClient, customer: TestUser, make_product: ProductFactory
 ) -> None:
-    orders = [await place(client, customer, make_product) for _ in range(5)]
+    orders = [await place_order(client, customer, make_product) for _ in range(5)]
     for order in orders[:3]:
         await set_order_status(app, order["id"], "paid")
 
@@ -84,7 +71,7 @@ async def test_list_my_orders_by_status_and_page_by_page(
     ],
 )
 async def test_bad_list_parameters_are_422(
-    client: AsyncClient, customer: harness.TestUser, params: dict[str, Any], field: str
+    client: AsyncClient, customer: TestUser, params: dict[str, Any], field: str
 ) -> None:
     response = await client.get(URL, params=params, headers=customer.headers)
 
@@ -94,9 +81,9 @@ async def test_bad_list_parameters_are_422(
 
 
 async def test_get_my_order(
-    client: AsyncClient, customer: harness.TestUser, make_product: ProductFactory
+    client: AsyncClient, customer: TestUser, make_product: ProductFactory
 ) -> None:
-    order = await place(client, customer, make_product, lines=3)
+    order = await place_order(client, customer, make_product, lines=3)
 
     response = await client.get(f"{URL}/{order['id']}", headers=customer.headers)
 
@@ -107,12 +94,12 @@ async def test_get_my_order(
 
 async def test_someone_elses_order_is_404_like_a_missing_one(
     client: AsyncClient,
-    customer: harness.TestUser,
-    make_user: harness.UserFactory,
+    customer: TestUser,
+    make_user: UserFactory,
     make_product: ProductFactory,
 ) -> None:
     other = await make_user()
-    theirs = await place(client, other, make_product)
+    theirs = await place_order(client, other, make_product)
 
     foreign = await client.get(f"{URL}/{theirs['id']}", headers=customer.headers)
     missing = await client.get(f"{URL}/{uuid.uuid4()}", headers=customer.headers)
@@ -134,7 +121,7 @@ async def test_someone_elses_order_is_404_like_a_missing_one(
 
 
 async def test_reading_orders_needs_a_user_and_a_uuid(
-    client: AsyncClient, customer: harness.TestUser
+    client: AsyncClient, customer: TestUser
 ) -> None:
     anonymous = await client.get(URL)
     anonymous_one = await client.get(f"{URL}/{uuid.uuid4()}")
@@ -148,14 +135,14 @@ async def test_reading_orders_needs_a_user_and_a_uuid(
 async def test_admin_lists_every_order_with_filters(
     app: FastAPI,
     client: AsyncClient,
-    admin: harness.TestUser,
-    customer: harness.TestUser,
-    make_user: harness.UserFactory,
+    admin: TestUser,
+    customer: TestUser,
+    make_user: UserFactory,
     make_product: ProductFactory,
 ) -> None:
     other = await make_user()
-    mine = await place(client, customer, make_product)
-    theirs = await place(client, other, make_product)
+    mine = await place_order(client, customer, make_product)
+    theirs = await place_order(client, other, make_product)
     await set_order_status(app, theirs["id"], "shipped")
 
     everything = await client.get(ADMIN_URL, headers=admin.headers)
@@ -181,7 +168,7 @@ async def test_admin_lists_every_order_with_filters(
     [{"user_id": "nope"}, {"status": "lost"}, {"limit": 0}, {"limit": 101}, {"cursor": "!"}],
 )
 async def test_admin_list_bad_parameters_are_422(
-    client: AsyncClient, admin: harness.TestUser, params: dict[str, Any]
+    client: AsyncClient, admin: TestUser, params: dict[str, Any]
 ) -> None:
     response = await client.get(ADMIN_URL, params=params, headers=admin.headers)
 
@@ -191,11 +178,11 @@ async def test_admin_list_bad_parameters_are_422(
 
 async def test_admin_gets_any_order(
     client: AsyncClient,
-    admin: harness.TestUser,
-    customer: harness.TestUser,
+    admin: TestUser,
+    customer: TestUser,
     make_product: ProductFactory,
 ) -> None:
-    order = await place(client, customer, make_product)
+    order = await place_order(client, customer, make_product)
 
     found = await client.get(f"{ADMIN_URL}/{order['id']}", headers=admin.headers)
     missing = await client.get(f"{ADMIN_URL}/{uuid.uuid4()}", headers=admin.headers)
@@ -209,9 +196,9 @@ async def test_admin_gets_any_order(
 
 
 async def test_admin_order_routes_need_an_admin(
-    client: AsyncClient, customer: harness.TestUser, make_product: ProductFactory
+    client: AsyncClient, customer: TestUser, make_product: ProductFactory
 ) -> None:
-    order = await place(client, customer, make_product)
+    order = await place_order(client, customer, make_product)
 
     for method, path, body in (
         ("GET", ADMIN_URL, None),
@@ -231,18 +218,18 @@ async def test_admin_order_routes_need_an_admin(
 async def test_a_page_of_orders_takes_a_constant_number_of_statements(
     app: FastAPI,
     client: AsyncClient,
-    customer: harness.TestUser,
-    admin: harness.TestUser,
+    customer: TestUser,
+    admin: TestUser,
     make_product: ProductFactory,
     path: str,
     is_postgres: bool,
 ) -> None:
     headers = admin.headers if path == ADMIN_URL else customer.headers
-    await place(client, customer, make_product, lines=2)
+    await place_order(client, customer, make_product, lines=2)
     async with record_statements(app) as small:
         one = await client.get(path, headers=headers)
     for _ in range(24):
-        await place(client, customer, make_product, lines=3)
+        await place_order(client, customer, make_product, lines=3)
     async with record_statements(app) as large:
         twenty = await client.get(path, params={"limit": 20}, headers=headers)
 
@@ -257,11 +244,11 @@ async def test_a_page_of_orders_takes_a_constant_number_of_statements(
 async def test_one_order_takes_a_constant_number_of_statements(
     app: FastAPI,
     client: AsyncClient,
-    customer: harness.TestUser,
+    customer: TestUser,
     make_product: ProductFactory,
     is_postgres: bool,
 ) -> None:
-    order = await place(client, customer, make_product, lines=10)
+    order = await place_order(client, customer, make_product, lines=10)
 
     async with record_statements(app) as statements:
         response = await client.get(f"{URL}/{order['id']}", headers=customer.headers)

@@ -9,9 +9,9 @@ import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 
-from tests import conftest as harness
-from tests.orders.conftest import order_body, order_status, set_order_status
-from tests.products.factories import ProductFactory, products_state, stock_of
+from tests.support.clients import ordered_product, place_order
+from tests.support.factories import ProductFactory, TestUser, UserFactory
+from tests.support.rows import order_status, products_state, set_order_status, stock_of
 
 URL = "/api/v1/orders"
 ADMIN_URL = "/api/v1/admin/orders"
@@ -25,23 +25,15 @@ ALLOWED = {
 }
 
 
-async def place(
-    client: AsyncClient, user: harness.TestUser, make_product: ProductFactory, stock: int = 10
-) -> tuple[dict[str, Any], Any]:
-    product = await make_product(stock=stock)
-    response = await client.post(URL, json=order_body((product, 3)), headers=user.headers)
-    assert response.status_code == 201
-    return response.json(), product
-
-
 async def test_admin_moves_an_order_along_the_machine(
     app: FastAPI,
     client: AsyncClient,
-    customer: harness.TestUser,
-    admin: harness.TestUser,
+    customer: TestUser,
+    admin: TestUser,
     make_product: ProductFactory,
 ) -> None:
-    order, product = await place(client, customer, make_product)
+    order = await place_order(client, customer, make_product, quantity=3, stock=10)
+    product_id = ordered_product(order)
 
     answers = []
     for status in ("paid", "shipped", "delivered"):
@@ -63,7 +55,7 @@ async def test_admin_moves_an_order_along_the_machine(
     assert final["updated_at"] == final["history"][-1]["at"]
     assert final["items"] == order["items"]
     assert await order_status(app, order["id"]) == ("delivered", 4)
-    assert await stock_of(app, product.id) == 7  # shipping keeps the stock taken
+    assert await stock_of(app, product_id) == 7  # shipping keeps the stock taken
     mine = await client.get(f"{URL}/{order['id']}", headers=customer.headers)
     assert mine.json() == final
 
@@ -75,15 +67,16 @@ async def test_admin_moves_an_order_along_the_machine(
 async def test_every_other_move_is_409(
     app: FastAPI,
     client: AsyncClient,
-    customer: harness.TestUser,
-    admin: harness.TestUser,
+    customer: TestUser,
+    admin: TestUser,
     make_product: ProductFactory,
     current: str,
     target: str,
 ) -> None:
-    order, product = await place(client, customer, make_product)
+    order = await place_order(client, customer, make_product, quantity=3, stock=10)
+    product_id = ordered_product(order)
     await set_order_status(app, order["id"], current)
-    stock = await stock_of(app, product.id)
+    stock = await stock_of(app, product_id)
 
     response = await client.post(
         f"{ADMIN_URL}/{order['id']}/status", json={"status": target}, headers=admin.headers
@@ -94,20 +87,21 @@ async def test_every_other_move_is_409(
     assert error["code"] == "INVALID_TRANSITION"
     assert error["details"] == {"from": current, "to": target}
     assert await order_status(app, order["id"]) == (current, 1)
-    assert await stock_of(app, product.id) == stock
+    assert await stock_of(app, product_id) == stock
 
 
 @pytest.mark.parametrize("current", ["pending", "paid"])
 async def test_the_owner_cancels_and_the_stock_comes_back(
     app: FastAPI,
     client: AsyncClient,
-    customer: harness.TestUser,
+    customer: TestUser,
     make_product: ProductFactory,
     current: str,
 ) -> None:
-    order, product = await place(client, customer, make_product, stock=10)
+    order = await place_order(client, customer, make_product, quantity=3, stock=10)
+    product_id = ordered_product(order)
     await set_order_status(app, order["id"], current)
-    assert await stock_of(app, product.id) == 7
+    assert await stock_of(app, product_id) == 7
 
     response = await client.post(f"{URL}/{order['id']}/cancel", headers=customer.headers)
 
@@ -116,7 +110,7 @@ async def test_the_owner_cancels_and_the_stock_comes_back(
     assert body["status"] == "cancelled"
     assert body["history"][-1]["status"] == "cancelled"
     assert body["history"][-1]["actor_id"] == str(customer.id)
-    assert await stock_of(app, product.id) == 10
+    assert await stock_of(app, product_id) == 10
     assert await order_status(app, order["id"]) == ("cancelled", 2)
 
 
@@ -124,11 +118,11 @@ async def test_the_owner_cancels_and_the_stock_comes_back(
 async def test_the_owner_cannot_cancel_later(
     app: FastAPI,
     client: AsyncClient,
-    customer: harness.TestUser,
+    customer: TestUser,
     make_product: ProductFactory,
     current: str,
 ) -> None:
-    order, _ = await place(client, customer, make_product)
+    order = await place_order(client, customer, make_product, quantity=3, stock=10)
     await set_order_status(app, order["id"], current)
     before = await products_state(app)
 
@@ -141,26 +135,28 @@ async def test_the_owner_cannot_cancel_later(
 
 
 async def test_cancelling_twice_returns_the_stock_once(
-    app: FastAPI, client: AsyncClient, customer: harness.TestUser, make_product: ProductFactory
+    app: FastAPI, client: AsyncClient, customer: TestUser, make_product: ProductFactory
 ) -> None:
-    order, product = await place(client, customer, make_product, stock=10)
+    order = await place_order(client, customer, make_product, quantity=3, stock=10)
+    product_id = ordered_product(order)
 
     first = await client.post(f"{URL}/{order['id']}/cancel", headers=customer.headers)
     second = await client.post(f"{URL}/{order['id']}/cancel", headers=customer.headers)
 
     assert (first.status_code, second.status_code) == (200, 409)
-    assert await stock_of(app, product.id) == 10
+    assert await stock_of(app, product_id) == 10
 
 
 async def test_only_the_owner_cancels(
     app: FastAPI,
     client: AsyncClient,
-    customer: harness.TestUser,
-    make_user: harness.UserFactory,
+    customer: TestUser,
+    make_user: UserFactory,
     make_product: ProductFactory,
 ) -> None:
     other = await make_user()
-    order, product = await place(client, customer, make_product)
+    order = await place_order(client, customer, make_product, quantity=3, stock=10)
+    product_id = ordered_product(order)
 
     foreign = await client.post(f"{URL}/{order['id']}/cancel", headers=other.headers)
     missing = await client.post(f"{URL}/{uuid.uuid4()}/cancel", headers=other.headers)
@@ -172,18 +168,19 @@ async def test_only_the_owner_cancels(
     assert malformed.status_code == 422
     assert anonymous.status_code == 401
     assert await order_status(app, order["id"]) == ("pending", 1)
-    assert await stock_of(app, product.id) == 7
+    assert await stock_of(app, product_id) == 7
 
 
 async def test_admin_cancellation_returns_the_stock_even_of_a_retired_product(
     app: FastAPI,
     client: AsyncClient,
-    customer: harness.TestUser,
-    admin: harness.TestUser,
+    customer: TestUser,
+    admin: TestUser,
     make_product: ProductFactory,
 ) -> None:
-    order, product = await place(client, customer, make_product, stock=10)
-    retired = await client.delete(f"/api/v1/admin/products/{product.id}", headers=admin.headers)
+    order = await place_order(client, customer, make_product, quantity=3, stock=10)
+    product_id = ordered_product(order)
+    retired = await client.delete(f"/api/v1/admin/products/{product_id}", headers=admin.headers)
 
     response = await client.post(
         f"{ADMIN_URL}/{order['id']}/status", json={"status": "cancelled"}, headers=admin.headers
@@ -192,7 +189,7 @@ async def test_admin_cancellation_returns_the_stock_even_of_a_retired_product(
     assert retired.status_code == 204
     assert response.status_code == 200
     assert response.json()["history"][-1]["actor_id"] == str(admin.id)
-    assert await stock_of(app, product.id) == 10
+    assert await stock_of(app, product_id) == 10
 
 
 @pytest.mark.parametrize(
@@ -209,12 +206,12 @@ async def test_admin_cancellation_returns_the_stock_even_of_a_retired_product(
 async def test_admin_status_body_is_validated(
     app: FastAPI,
     client: AsyncClient,
-    customer: harness.TestUser,
-    admin: harness.TestUser,
+    customer: TestUser,
+    admin: TestUser,
     make_product: ProductFactory,
     body: dict[str, Any],
 ) -> None:
-    order, _ = await place(client, customer, make_product)
+    order = await place_order(client, customer, make_product, quantity=3, stock=10)
 
     response = await client.post(
         f"{ADMIN_URL}/{order['id']}/status", json=body, headers=admin.headers
@@ -226,7 +223,7 @@ async def test_admin_status_body_is_validated(
 
 
 async def test_admin_status_of_unknown_or_malformed_order(
-    client: AsyncClient, admin: harness.TestUser
+    client: AsyncClient, admin: TestUser
 ) -> None:
     missing = await client.post(
         f"{ADMIN_URL}/{uuid.uuid4()}/status", json={"status": "paid"}, headers=admin.headers

@@ -59,7 +59,8 @@ from benchkit.fixtures import ApiError, fetch_fixtures
 from benchkit.report import BASELINE, STOREFRONT, Report, log_problems
 from benchkit.runner import Options, Runner, Side, worker_rss
 from benchkit.scenarios import BY_NAME, SCENARIOS, script_paths, select
-from benchkit.servers import Server, ServerFailed, compress_log, free_port, wait_ready
+from benchkit.servers import Server, ServerFailed, compress_log, wait_ready
+from tests.support.servers import free_port  # benchkit put the repository on sys.path
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS_DIR = REPO / "tests" / "perf" / "results"

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefront.products.models import Product
-from tests import conftest as harness
-from tests.products.factories import ProductFactory, products_state
+from tests.support.factories import ProductFactory, TestUser
+from tests.support.rows import products_state
 
 BASE = "/api/v1/admin/products"
 VALID = {
@@ -41,7 +41,7 @@ VALID = {
 async def test_admin_routes_need_an_admin(
     app: FastAPI,
     client: AsyncClient,
-    customer: harness.TestUser,
+    customer: TestUser,
     make_product: ProductFactory,
     method: str,
     path: str,
@@ -66,7 +66,7 @@ async def test_admin_routes_need_an_admin(
 
 
 async def test_admin_list_includes_inactive_and_filters_by_is_active(
-    client: AsyncClient, admin: harness.TestUser, make_product: ProductFactory
+    client: AsyncClient, admin: TestUser, make_product: ProductFactory
 ) -> None:
     active = await make_product(name="Shown")
     inactive = await make_product(name="Retired", is_active=False)
@@ -82,7 +82,7 @@ async def test_admin_list_includes_inactive_and_filters_by_is_active(
 
 
 async def test_admin_list_paginates(
-    client: AsyncClient, admin: harness.TestUser, make_product: ProductFactory
+    client: AsyncClient, admin: TestUser, make_product: ProductFactory
 ) -> None:
     for _ in range(3):
         await make_product(is_active=False)
@@ -102,9 +102,7 @@ async def test_admin_list_paginates(
 # --------------------------------------------------------------------------- create
 
 
-async def test_create_product(
-    client: AsyncClient, admin: harness.TestUser, db: AsyncSession
-) -> None:
+async def test_create_product(client: AsyncClient, admin: TestUser, db: AsyncSession) -> None:
     response = await client.post(BASE, json=VALID, headers=admin.headers)
 
     assert response.status_code == 201
@@ -128,7 +126,7 @@ async def test_create_product(
 
 
 async def test_create_with_defaults_and_the_largest_values(
-    client: AsyncClient, admin: harness.TestUser
+    client: AsyncClient, admin: TestUser
 ) -> None:
     response = await client.post(
         BASE,
@@ -143,7 +141,7 @@ async def test_create_with_defaults_and_the_largest_values(
 
 
 async def test_a_taken_sku_is_409_in_any_case(
-    app: FastAPI, client: AsyncClient, admin: harness.TestUser, make_product: ProductFactory
+    app: FastAPI, client: AsyncClient, admin: TestUser, make_product: ProductFactory
 ) -> None:
     await make_product(sku="MUG-001")
     before = await products_state(app)
@@ -194,7 +192,7 @@ BAD_FIELDS: list[tuple[str, Any]] = [
 
 @pytest.mark.parametrize(("field", "value"), BAD_FIELDS)
 async def test_create_rejects_bad_values(
-    app: FastAPI, client: AsyncClient, admin: harness.TestUser, field: str, value: Any
+    app: FastAPI, client: AsyncClient, admin: TestUser, field: str, value: Any
 ) -> None:
     response = await client.post(BASE, json={**VALID, field: value}, headers=admin.headers)
 
@@ -206,7 +204,7 @@ async def test_create_rejects_bad_values(
 
 
 async def test_whole_numbers_written_as_floats_are_integers(
-    client: AsyncClient, admin: harness.TestUser
+    client: AsyncClient, admin: TestUser
 ) -> None:
     # To JSON Schema, and so to the OpenAPI document, 1290.0 is the integer 1290.
     response = await client.post(
@@ -219,7 +217,7 @@ async def test_whole_numbers_written_as_floats_are_integers(
 
 @pytest.mark.parametrize("missing", ["sku", "name", "price_cents"])
 async def test_create_requires_fields(
-    app: FastAPI, client: AsyncClient, admin: harness.TestUser, missing: str
+    app: FastAPI, client: AsyncClient, admin: TestUser, missing: str
 ) -> None:
     body = {k: v for k, v in VALID.items() if k != missing}
 
@@ -231,7 +229,7 @@ async def test_create_requires_fields(
 
 
 async def test_create_rejects_unknown_fields(
-    app: FastAPI, client: AsyncClient, admin: harness.TestUser
+    app: FastAPI, client: AsyncClient, admin: TestUser
 ) -> None:
     response = await client.post(
         BASE,
@@ -245,9 +243,7 @@ async def test_create_rejects_unknown_fields(
     assert await products_state(app) == []
 
 
-async def test_create_needs_a_json_body(
-    app: FastAPI, client: AsyncClient, admin: harness.TestUser
-) -> None:
+async def test_create_needs_a_json_body(app: FastAPI, client: AsyncClient, admin: TestUser) -> None:
     form = await client.post(BASE, data={"sku": "X1"}, headers=admin.headers)
     text = await client.post(
         BASE, content="sku=X1", headers={**admin.headers, "Content-Type": "text/plain"}
@@ -265,7 +261,7 @@ async def test_create_needs_a_json_body(
 
 
 async def test_update_any_field(
-    client: AsyncClient, admin: harness.TestUser, make_product: ProductFactory, db: AsyncSession
+    client: AsyncClient, admin: TestUser, make_product: ProductFactory, db: AsyncSession
 ) -> None:
     product = await make_product(sku="OLD-1")
     change = {
@@ -296,7 +292,7 @@ async def test_update_any_field(
 
 
 async def test_update_only_the_given_fields(
-    client: AsyncClient, admin: harness.TestUser, make_product: ProductFactory
+    client: AsyncClient, admin: TestUser, make_product: ProductFactory
 ) -> None:
     product = await make_product(name="Keep", price_cents=500, stock=4)
 
@@ -316,7 +312,7 @@ async def test_update_only_the_given_fields(
 async def test_update_rejects_bad_values_and_nulls(
     app: FastAPI,
     client: AsyncClient,
-    admin: harness.TestUser,
+    admin: TestUser,
     make_product: ProductFactory,
     field: str,
     value: Any,
@@ -334,7 +330,7 @@ async def test_update_rejects_bad_values_and_nulls(
 
 
 async def test_update_to_a_taken_sku_is_409(
-    app: FastAPI, client: AsyncClient, admin: harness.TestUser, make_product: ProductFactory
+    app: FastAPI, client: AsyncClient, admin: TestUser, make_product: ProductFactory
 ) -> None:
     await make_product(sku="TAKEN")
     product = await make_product(sku="MINE")
@@ -350,7 +346,7 @@ async def test_update_to_a_taken_sku_is_409(
 
 
 async def test_update_rejects_unknown_fields_and_ids(
-    app: FastAPI, client: AsyncClient, admin: harness.TestUser, make_product: ProductFactory
+    app: FastAPI, client: AsyncClient, admin: TestUser, make_product: ProductFactory
 ) -> None:
     product = await make_product()
     before = await products_state(app)
@@ -379,7 +375,7 @@ async def test_update_rejects_unknown_fields_and_ids(
 
 
 async def test_delete_deactivates(
-    client: AsyncClient, admin: harness.TestUser, make_product: ProductFactory, db: AsyncSession
+    client: AsyncClient, admin: TestUser, make_product: ProductFactory, db: AsyncSession
 ) -> None:
     product = await make_product()
 
@@ -400,7 +396,7 @@ async def test_delete_deactivates(
 
 
 async def test_delete_unknown_or_malformed(
-    app: FastAPI, client: AsyncClient, admin: harness.TestUser, make_product: ProductFactory
+    app: FastAPI, client: AsyncClient, admin: TestUser, make_product: ProductFactory
 ) -> None:
     await make_product()
     before = await products_state(app)

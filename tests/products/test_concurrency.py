@@ -9,18 +9,18 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from storefront.products.models import Product
-from tests import conftest as harness
-from tests.products.factories import concurrent_app
+from tests.support.clients import make_client
 from tests.support.concurrency import ServerTimeline
+from tests.support.factories import TestUser, concurrent_app
 
 
 @pytest.mark.postgres
 async def test_concurrent_creates_of_one_sku_give_one_201_and_409s(
-    app: FastAPI, database_url: str, admin: harness.TestUser
+    app: FastAPI, database_url: str, admin: TestUser
 ) -> None:
     async with concurrent_app(database_url) as racing:
         timeline = ServerTimeline(racing)
-        async with harness.make_client(timeline) as client:
+        async with make_client(timeline) as client:
             responses = await asyncio.gather(
                 *(
                     client.post(

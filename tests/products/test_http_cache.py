@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from fastapi import FastAPI
 from httpx import AsyncClient, Response
 
 from storefront.main import create_app
-from tests.conftest import TestUser, make_client, make_settings
-from tests.products.factories import ProductFactory
+from tests.support.clients import make_client
+from tests.support.environment import make_settings
+from tests.support.factories import ProductFactory, TestUser
+from tests.support.rows import record_statements
 
 PRODUCTS = "/api/v1/products"
 # httpx asks for gzip by default; most tests look at the identity representation.
@@ -262,3 +265,20 @@ async def test_cors_exposes_etag_and_allows_if_none_match(client: AsyncClient) -
     )
     assert preflight.status_code == 200
     assert "if-none-match" in preflight.headers["access-control-allow-headers"].lower()
+
+
+async def test_a_revalidated_page_reads_only_the_rows_versions(
+    app: FastAPI, client: AsyncClient, make_product: ProductFactory
+) -> None:
+    """A 304 for a page costs one statement of ids and times: no row is read in full, nothing
+    is rendered (a mismatch then reads the page as usual)."""
+    await make_product(description="a long description the 304 never reads")
+    tag = (await client.get(PRODUCTS)).headers["etag"]
+
+    async with record_statements(app) as statements:
+        not_modified = await client.get(PRODUCTS, headers={"If-None-Match": tag})
+
+    assert not_modified.status_code == 304
+    assert len(statements) == 1
+    assert "description" not in statements[0]
+    assert "updated_at" in statements[0]

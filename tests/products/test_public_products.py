@@ -9,7 +9,7 @@ import pytest
 from httpx import AsyncClient
 
 from storefront.core.database import utcnow
-from tests.products.factories import ProductFactory
+from tests.support.factories import ProductFactory
 
 PRODUCT_KEYS = {
     "id",

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from storefront import cli
 from storefront.core.config import get_settings
 from storefront.products.models import Product
-from tests.conftest import TEST_SECRET_KEY
-from tests.products.factories import ProductFactory
+from tests.support.environment import TEST_SECRET_KEY
+from tests.support.factories import ProductFactory
 
 
 @pytest.fixture

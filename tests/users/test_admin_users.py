@@ -9,17 +9,11 @@ import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 
-from tests.auth.conftest import (
-    LOGIN,
-    ME,
-    assert_error,
-    assert_no_secrets,
-    error_fields,
-    login,
-    refresh,
-    user_row,
-)
-from tests.conftest import DEFAULT_PASSWORD, TestUser, UserFactory
+from tests.support.assertions import assert_error, assert_no_secrets, error_fields
+from tests.support.clients import LOGIN, ME, login, refresh
+from tests.support.environment import DEFAULT_PASSWORD
+from tests.support.factories import TestUser, UserFactory
+from tests.support.rows import user_row
 
 USERS = "/api/v1/admin/users"
 

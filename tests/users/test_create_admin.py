@@ -8,8 +8,9 @@ from httpx import AsyncClient
 
 from storefront.core.config import Settings
 from storefront.users.commands import create_admin
-from tests.auth.conftest import LOGIN, user_row
-from tests.conftest import TestUser
+from tests.support.clients import LOGIN
+from tests.support.factories import TestUser
+from tests.support.rows import user_row
 
 PASSWORD = "ops chose this one"
 

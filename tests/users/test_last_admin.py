@@ -11,9 +11,12 @@ from httpx import AsyncClient
 from sqlalchemy import func, select, update
 
 from storefront.users.models import User
-from tests.auth.conftest import ME, assert_error, user_row
-from tests.conftest import DEFAULT_PASSWORD, TestUser, UserFactory, make_client
+from tests.support.assertions import assert_error
+from tests.support.clients import ME, make_client
 from tests.support.concurrency import ServerTimeline
+from tests.support.environment import DEFAULT_PASSWORD
+from tests.support.factories import TestUser, UserFactory
+from tests.support.rows import user_row
 
 USERS = "/api/v1/admin/users"
 

@@ -9,9 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefront.auth.models import OneTimeToken, RefreshToken, TokenPurpose
+from storefront.core.database import ReadSession, WriteSession
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,13 +31,13 @@ class OneTimeLink:
     created_at: datetime
 
 
-async def add(session: AsyncSession, token: RefreshToken | OneTimeToken) -> None:
+async def add(session: WriteSession, token: RefreshToken | OneTimeToken) -> None:
     session.add(token)
     await session.flush()
 
 
 async def claim_refresh_token(
-    session: AsyncSession, token_hash: str, now: datetime
+    session: WriteSession, token_hash: str, now: datetime
 ) -> ClaimedRefreshToken | None:
     """Mark a live refresh token used, atomically: of two requests racing with the same token,
     exactly one gets a row back (the other's UPDATE re-checks `used_at` after the first
@@ -63,7 +63,7 @@ async def claim_refresh_token(
     return ClaimedRefreshToken(row.id, row.user_id, row.family_id, row.login_at)
 
 
-async def get_refresh_token_owner(session: AsyncSession, token_hash: str) -> uuid.UUID | None:
+async def get_refresh_token_owner(session: ReadSession, token_hash: str) -> uuid.UUID | None:
     """The id of the user a refresh token (live or not) was issued to."""
     owner: uuid.UUID | None = await session.scalar(
         select(RefreshToken.user_id).where(RefreshToken.token_hash == token_hash)
@@ -71,12 +71,12 @@ async def get_refresh_token_owner(session: AsyncSession, token_hash: str) -> uui
     return owner
 
 
-async def get_refresh_token(session: AsyncSession, token_hash: str) -> RefreshToken | None:
+async def get_refresh_token(session: ReadSession, token_hash: str) -> RefreshToken | None:
     return await session.scalar(select(RefreshToken).where(RefreshToken.token_hash == token_hash))
 
 
 async def link_replacement(
-    session: AsyncSession, token_id: uuid.UUID, replacement_id: uuid.UUID
+    session: WriteSession, token_id: uuid.UUID, replacement_id: uuid.UUID
 ) -> None:
     await session.execute(
         update(RefreshToken)
@@ -86,7 +86,7 @@ async def link_replacement(
     )
 
 
-async def revoke_family(session: AsyncSession, family_id: uuid.UUID, now: datetime) -> None:
+async def revoke_family(session: WriteSession, family_id: uuid.UUID, now: datetime) -> None:
     await session.execute(
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
@@ -96,7 +96,7 @@ async def revoke_family(session: AsyncSession, family_id: uuid.UUID, now: dateti
 
 
 async def revoke_user_tokens(
-    session: AsyncSession,
+    session: WriteSession,
     user_id: uuid.UUID,
     now: datetime,
     except_family_id: uuid.UUID | None = None,
@@ -119,7 +119,7 @@ def _live_one_time_token(token_hash: str, purpose: TokenPurpose, now: datetime) 
 
 
 async def find_one_time_token(
-    session: AsyncSession, token_hash: str, purpose: TokenPurpose, now: datetime
+    session: ReadSession, token_hash: str, purpose: TokenPurpose, now: datetime
 ) -> OneTimeLink | None:
     """A live one-time token, left as it is (see `claim_one_time_token`)."""
     row = (
@@ -133,7 +133,7 @@ async def find_one_time_token(
 
 
 async def claim_one_time_token(
-    session: AsyncSession, token_hash: str, purpose: TokenPurpose, now: datetime
+    session: WriteSession, token_hash: str, purpose: TokenPurpose, now: datetime
 ) -> OneTimeLink | None:
     """Mark a live one-time token used, atomically (of two concurrent claims, one wins)."""
     row = (
@@ -149,7 +149,7 @@ async def claim_one_time_token(
 
 
 async def expire_one_time_tokens(
-    session: AsyncSession, user_id: uuid.UUID, purpose: TokenPurpose, now: datetime
+    session: WriteSession, user_id: uuid.UUID, purpose: TokenPurpose, now: datetime
 ) -> None:
     """Make every outstanding token of this purpose unusable (e.g. after a reset)."""
     await session.execute(
@@ -177,7 +177,7 @@ def _in_force_at(moment: datetime) -> ColumnElement[bool]:
 
 
 async def dead_refresh_token_families(
-    session: AsyncSession, *, cutoff: datetime, after: uuid.UUID | None, limit: int
+    session: ReadSession, *, cutoff: datetime, after: uuid.UUID | None, limit: int
 ) -> list[uuid.UUID]:
     """Up to `limit` families, in id order after `after`, none of whose tokens was in force at
     `cutoff`. Such a family can never issue a token again (only a token in force can be
@@ -198,7 +198,7 @@ async def dead_refresh_token_families(
 
 
 async def delete_refresh_tokens_of_families(
-    session: AsyncSession, family_ids: Sequence[uuid.UUID], *, limit: int
+    session: WriteSession, family_ids: Sequence[uuid.UUID], *, limit: int
 ) -> int:
     """Delete up to `limit` tokens of these (dead) families, oldest first, so that a deleted
     token's predecessor, which points at it, is already gone; rows another transaction holds
@@ -220,7 +220,7 @@ async def delete_refresh_tokens_of_families(
 
 
 async def delete_spent_one_time_tokens(
-    session: AsyncSession, *, cutoff: datetime, after: uuid.UUID | None, limit: int
+    session: WriteSession, *, cutoff: datetime, after: uuid.UUID | None, limit: int
 ) -> list[uuid.UUID]:
     """Delete up to `limit` one-time tokens, in id order after `after`, that were used or had
     expired by `cutoff` (neither can be redeemed again), skipping rows another transaction

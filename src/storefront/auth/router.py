@@ -6,15 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request, status
 
-from storefront.auth.dependencies import (
-    AccessClaimsDep,
-    AuthServiceDep,
-    ClientInfoDep,
-    CurrentUser,
+from storefront.auth.dependencies import AuthServiceDep, ClientInfoDep
+from storefront.auth.errors import (
+    AccountDisabled,
+    InvalidCredentials,
+    InvalidRefreshToken,
+    InvalidToken,
 )
 from storefront.auth.schemas import (
     Accepted,
-    EmailTakenError,
     LoginRequest,
     PasswordChange,
     PasswordForgot,
@@ -25,17 +25,19 @@ from storefront.auth.schemas import (
     TokenPair,
     VerifyEmail,
 )
-from storefront.core.database import SessionDep
+from storefront.core.database import WriteSessionDep
 from storefront.core.email import OutboxDep
-from storefront.core.error_schemas import InvalidTokenError, WrongPasswordError
 from storefront.core.openapi import error_responses
 from storefront.core.rate_limit import limit_password_check, limit_per_ip, limit_per_key
+from storefront.users.dependencies import CURRENT_USER_ERRORS, AccessClaimsDep, CurrentUser
+from storefront.users.errors import EmailTaken, PasswordChangedMeanwhile, WrongPassword
 from storefront.users.schemas import UserRead
 
 router = APIRouter(tags=["auth"])
 
 _NO_CONTENT = status.HTTP_204_NO_CONTENT
 _ACCEPTED = status.HTTP_202_ACCEPTED
+_LOGIN_ERRORS = error_responses(InvalidCredentials, AccountDisabled)
 
 
 @router.post(
@@ -43,20 +45,20 @@ _ACCEPTED = status.HTTP_202_ACCEPTED
     response_model=UserRead,
     status_code=status.HTTP_201_CREATED,
     dependencies=[Depends(limit_per_ip("register"))],
-    responses=error_responses(EmailTakenError),
+    responses=error_responses(EmailTaken),
 )
 async def register(
-    data: RegisterRequest, session: SessionDep, auth: AuthServiceDep, outbox: OutboxDep
+    data: RegisterRequest, session: WriteSessionDep, auth: AuthServiceDep, outbox: OutboxDep
 ) -> UserRead:
     """Create a customer account; a verification link is e-mailed."""
     return UserRead.model_validate(await auth.register(session, data, outbox))
 
 
-@router.post("/login", response_model=TokenPair, responses=error_responses(401, 403))
+@router.post("/login", response_model=TokenPair, responses=_LOGIN_ERRORS)
 async def login(
     data: LoginRequest,
     request: Request,
-    session: SessionDep,
+    session: WriteSessionDep,
     auth: AuthServiceDep,
     client: ClientInfoDep,
 ) -> TokenPair:
@@ -65,11 +67,11 @@ async def login(
     return await auth.login(session, data.email, data.password, client)
 
 
-@router.post("/token", response_model=TokenPair, responses=error_responses(401, 403))
+@router.post("/token", response_model=TokenPair, responses=_LOGIN_ERRORS)
 async def login_with_form(
     form: Annotated[TokenForm, Form()],
     request: Request,
-    session: SessionDep,
+    session: WriteSessionDep,
     auth: AuthServiceDep,
     client: ClientInfoDep,
 ) -> TokenPair:
@@ -82,23 +84,25 @@ async def login_with_form(
     "/refresh",
     response_model=TokenPair,
     dependencies=[Depends(limit_per_ip("refresh"))],
-    responses=error_responses(401),
+    responses=error_responses(InvalidRefreshToken),
 )
 async def refresh_tokens(
-    data: RefreshTokenRequest, session: SessionDep, auth: AuthServiceDep, client: ClientInfoDep
+    data: RefreshTokenRequest, session: WriteSessionDep, auth: AuthServiceDep, client: ClientInfoDep
 ) -> TokenPair:
     """New tokens for a refresh token, which dies. Reusing a dead one ends the whole session."""
     return await auth.refresh(session, data.refresh_token, client)
 
 
 @router.post("/logout", status_code=_NO_CONTENT)
-async def logout(data: RefreshTokenRequest, session: SessionDep, auth: AuthServiceDep) -> None:
+async def logout(data: RefreshTokenRequest, session: WriteSessionDep, auth: AuthServiceDep) -> None:
     """End the session of this refresh token."""
     await auth.logout(session, data.refresh_token)
 
 
-@router.post("/logout-all", status_code=_NO_CONTENT, responses=error_responses(401))
-async def logout_all(user: CurrentUser, session: SessionDep, auth: AuthServiceDep) -> None:
+@router.post(
+    "/logout-all", status_code=_NO_CONTENT, responses=error_responses(*CURRENT_USER_ERRORS)
+)
+async def logout_all(user: CurrentUser, session: WriteSessionDep, auth: AuthServiceDep) -> None:
     """End every session: refresh tokens are revoked, access tokens issued until now refused."""
     await auth.logout_all(session, user.id)
 
@@ -106,20 +110,20 @@ async def logout_all(user: CurrentUser, session: SessionDep, auth: AuthServiceDe
 @router.post(
     "/password/change",
     status_code=_NO_CONTENT,
-    responses=error_responses(401, WrongPasswordError, 409),
+    responses=error_responses(*CURRENT_USER_ERRORS, WrongPassword, PasswordChangedMeanwhile),
 )
 async def change_password(
     data: PasswordChange,
     request: Request,
     user: CurrentUser,
     claims: AccessClaimsDep,
-    session: SessionDep,
+    session: WriteSessionDep,
     auth: AuthServiceDep,
     outbox: OutboxDep,
 ) -> None:
     """Set a new password; every other session ends, the caller's keeps working."""
     await limit_password_check(request, user.email)
-    await auth.change_password(session, user.id, claims.session_id, data, outbox)
+    await auth.change_password(session, user.id, claims.login_id, data, outbox)
 
 
 @router.post(
@@ -131,7 +135,7 @@ async def change_password(
 async def forgot_password(
     data: PasswordForgot,
     request: Request,
-    session: SessionDep,
+    session: WriteSessionDep,
     auth: AuthServiceDep,
     outbox: OutboxDep,
 ) -> Accepted:
@@ -145,10 +149,10 @@ async def forgot_password(
 @router.post(
     "/password/reset",
     status_code=_NO_CONTENT,
-    responses=error_responses(400, InvalidTokenError),
+    responses=error_responses(InvalidToken),
 )
 async def reset_password(
-    data: PasswordReset, session: SessionDep, auth: AuthServiceDep, outbox: OutboxDep
+    data: PasswordReset, session: WriteSessionDep, auth: AuthServiceDep, outbox: OutboxDep
 ) -> None:
     """Set a new password with the e-mailed token; every session ends."""
     await auth.reset_password(session, data, outbox)
@@ -158,12 +162,12 @@ async def reset_password(
     "/verify/request",
     status_code=_ACCEPTED,
     response_model=Accepted,
-    responses=error_responses(401),
+    responses=error_responses(*CURRENT_USER_ERRORS),
 )
 async def request_verification(
     request: Request,
     user: CurrentUser,
-    session: SessionDep,
+    session: WriteSessionDep,
     auth: AuthServiceDep,
     outbox: OutboxDep,
 ) -> Accepted:
@@ -174,7 +178,9 @@ async def request_verification(
     return Accepted()
 
 
-@router.post("/verify", response_model=UserRead, responses=error_responses(400, InvalidTokenError))
-async def verify_email(data: VerifyEmail, session: SessionDep, auth: AuthServiceDep) -> UserRead:
+@router.post("/verify", response_model=UserRead, responses=error_responses(InvalidToken))
+async def verify_email(
+    data: VerifyEmail, session: WriteSessionDep, auth: AuthServiceDep
+) -> UserRead:
     """Confirm an e-mail address with the e-mailed token."""
     return UserRead.model_validate(await auth.verify_email(session, data.token))

@@ -6,7 +6,6 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from storefront.core.error_schemas import ErrorBody, ErrorEnvelope, NoDetails
 from storefront.users.schemas import CurrentPassword, Email, EmailLookup, FullName, NewPassword
 
 # Opaque tokens are 43 URL-safe characters; the bound only keeps garbage short.
@@ -91,17 +90,3 @@ class Accepted(BaseModel):
     model_config = ConfigDict(json_schema_serialization_defaults_required=True)
 
     status: Literal["accepted"] = "accepted"
-
-
-# --------------------------------------------------------------------------- errors
-
-
-class EmailTakenBody(ErrorBody):
-    code: Literal["EMAIL_TAKEN"]
-    details: NoDetails
-
-
-class EmailTakenError(ErrorEnvelope[EmailTakenBody]):
-    """An account with this e-mail address exists (addresses compare case-insensitively)."""
-
-    http_status = 409

@@ -1,11 +1,14 @@
 """Business rules of authentication: credentials, logins and one-time links.
 
+The auth domain sits on the users domain: accounts (creation, the password hash, whether a
+user's logins still stand) are `users.service`'s; tokens and one-time links are ours.
+
 A *login* is one sign-in with a password: a family of refresh tokens, each used once and
 replaced by the next. Every token of a family carries the login's `login_at`, and none
 outlives `login_at + login_max_age_seconds`. Access tokens carry the family id as `sid`, so
-"end every other login" can keep the caller's. Ending logins sets the user's
-`tokens_valid_after` (read by every access-token check and every refresh) and revokes the
-refresh tokens.
+"end every other login" can keep the caller's. Ending logins writes the user's
+`tokens_valid_after` (`users.service.end_logins`: read by every access-token check and every
+refresh); the auth flows also revoke the refresh tokens they end.
 
 Two rules keep this safe under load and under concurrency:
 - No request waits for, or runs, a password hash while it holds a database connection: what
@@ -24,22 +27,19 @@ from datetime import datetime, timedelta
 from typing import NoReturn
 from urllib.parse import urlencode
 
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from storefront.auth import repository
+from storefront.auth.errors import (
+    AccountDisabled,
+    InvalidCredentials,
+    InvalidRefreshToken,
+    InvalidToken,
+    RefreshTokenReused,
+)
 from storefront.auth.models import OneTimeToken, RefreshToken, TokenPurpose
 from storefront.auth.schemas import PasswordChange, PasswordReset, RegisterRequest, TokenPair
 from storefront.core.config import Settings
-from storefront.core.database import release_connection, utcnow
+from storefront.core.database import WriteSession, release_connection, utcnow
 from storefront.core.email import EmailMessage, Outbox
-from storefront.core.errors import (
-    Conflict,
-    Forbidden,
-    InvalidToken,
-    Unauthorized,
-    WrongPassword,
-)
 from storefront.core.logging import get_logger
 from storefront.core.security import (
     AccessTokens,
@@ -47,32 +47,14 @@ from storefront.core.security import (
     hash_opaque_token,
     new_opaque_token,
 )
-from storefront.users import repository as users_repository
-from storefront.users.models import Role, User
+from storefront.users import service as users
+from storefront.users.models import User
 
 log = get_logger(__name__)
 
 RESET_TOKEN_TTL = timedelta(minutes=30)
 VERIFICATION_TOKEN_TTL = timedelta(hours=24)
-INVALID_CREDENTIALS = "Invalid email or password"
-INVALID_REFRESH_TOKEN = "Invalid or expired refresh token"  # noqa: S105 - a message
 USER_AGENT_MAX_LENGTH = 512
-
-
-class EmailTaken(Conflict):
-    code, message = "EMAIL_TAKEN", "An account with this e-mail address already exists"
-
-
-class PasswordChangedMeanwhile(Conflict):
-    message = "The password was changed by another request meanwhile; try again"
-
-
-class RefreshTokenReused(Unauthorized):
-    """A rotated refresh token came back: someone holds a copy. The login it belongs to is
-    revoked, and that revocation is kept although the request fails."""
-
-    message = INVALID_REFRESH_TOKEN
-    keeps_writes = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,89 +65,14 @@ class ClientInfo:
     ip: str | None
 
 
-def greeting(user: User) -> str:
-    """Mail to an address nobody has proven yet carries no text the registrant chose."""
-    return f"Hello {user.full_name}," if user.is_verified else "Hello,"
-
-
-def login_has_ended(user: User, family_id: uuid.UUID, login_at: datetime) -> bool:
-    """True once the user ended every login made before `tokens_valid_after` (but the kept
-    one): the one signal a refresh reads, whatever happened to the token rows."""
-    if user.tokens_valid_after is None or login_at >= user.tokens_valid_after:
-        return False
-    return family_id != user.kept_session_id
-
-
-async def end_sessions(
-    session: AsyncSession, user: User, now: datetime, *, keep_session_id: uuid.UUID | None = None
+async def end_logins(
+    session: WriteSession, user: User, now: datetime, *, keep_login_id: uuid.UUID | None = None
 ) -> None:
-    """End every login of `user` (but `keep_session_id`'s), whose row the caller has locked:
-    access tokens issued before `now` stop working, and refresh tokens are revoked."""
-    user.tokens_valid_after = now
-    user.kept_session_id = keep_session_id
-    await session.flush()  # the signal is written before the token rows are touched
-    await repository.revoke_user_tokens(session, user.id, now, except_family_id=keep_session_id)
-
-
-async def forget_one_time_links(session: AsyncSession, user: User, now: datetime) -> None:
-    """After an e-mail change: every reset and verification link outstanding is void."""
-    for purpose in TokenPurpose:
-        await repository.expire_one_time_tokens(session, user.id, purpose, now)
-
-
-async def create_user(
-    session: AsyncSession,
-    hasher: PasswordHasher,
-    *,
-    email: str,
-    password: str,
-    full_name: str,
-    role: Role = Role.CUSTOMER,
-    is_active: bool = True,
-    is_verified: bool = False,
-) -> User:
-    """A new account; 409 `EMAIL_TAKEN` when the (normalised) address is in use. The hash is
-    made while no connection is held."""
-    if await users_repository.email_exists(session, email):
-        raise EmailTaken
-    await release_connection(session)
-    user = User(
-        email=email,
-        full_name=full_name,
-        password_hash=await hasher.hash(password),
-        role=role.value,
-        is_active=is_active,
-        is_verified=is_verified,
-    )
-    try:
-        return await users_repository.add(session, user)
-    except IntegrityError:  # a concurrent registration won the unique index
-        raise EmailTaken from None
-
-
-async def check_current_password(
-    session: AsyncSession, hasher: PasswordHasher, user_id: uuid.UUID, password: str
-) -> str:
-    """Check a `current_password` against the stored hash without holding a connection while
-    bcrypt runs; the hash that matched (for a compare-and-set). 403 `WRONG_PASSWORD`."""
-    user = await users_repository.get_by_id(session, user_id)
-    if user is None:
-        raise Unauthorized("Invalid or expired access token")
-    password_hash = user.password_hash
-    await release_connection(session)
-    if not await hasher.verify(password, password_hash):
-        raise WrongPassword
-    return password_hash
-
-
-async def lock_unchanged_user(session: AsyncSession, user_id: uuid.UUID, checked_hash: str) -> User:
-    """The user's row, locked, provided its password is still the one just checked."""
-    user = await users_repository.lock(session, user_id)
-    if user is None or not user.is_active:
-        raise Unauthorized("Invalid or expired access token")
-    if user.password_hash != checked_hash:
-        raise PasswordChangedMeanwhile
-    return user
+    """End every login of `user` (locked) but `keep_login_id`'s: the signal on the user's row
+    first, then the refresh tokens revoked."""
+    users.end_logins(user, now, keep_login_id=keep_login_id)
+    await session.flush()
+    await repository.revoke_user_tokens(session, user.id, now, except_family_id=keep_login_id)
 
 
 class AuthService:
@@ -180,37 +87,35 @@ class AuthService:
 
     # ----------------------------------------------------------------------- accounts
 
-    async def register(self, session: AsyncSession, data: RegisterRequest, outbox: Outbox) -> User:
-        user = await create_user(
+    async def register(self, session: WriteSession, data: RegisterRequest, outbox: Outbox) -> User:
+        user = await users.create_account(
             session, self.hasher, email=data.email, password=data.password, full_name=data.full_name
         )
         await self._send_verification(session, user, utcnow(), outbox)
         return user
 
-    async def authenticate(self, session: AsyncSession, email: str, password: str) -> User:
+    async def authenticate(self, session: WriteSession, email: str, password: str) -> User:
         """The user with these credentials. One answer for an unknown e-mail and a wrong
         password, after the same bcrypt work; 403 for a disabled account. A hash made at an
         older cost is replaced (if the password did not change meanwhile)."""
-        user = await users_repository.get_by_email(session, email)
+        user = await users.find_by_email(session, email)
         await release_connection(session)
         if user is None:
             await self.hasher.verify_dummy(password)
-            raise Unauthorized(INVALID_CREDENTIALS)
+            raise InvalidCredentials
         if not await self.hasher.verify(password, user.password_hash):
-            raise Unauthorized(INVALID_CREDENTIALS)
+            raise InvalidCredentials
         if not user.is_active:
-            raise Forbidden("This account is disabled")
+            raise AccountDisabled
         if self.hasher.needs_rehash(user.password_hash):
             new_hash = await self.hasher.hash(password)
-            await users_repository.replace_password_hash(
-                session, user.id, user.password_hash, new_hash
-            )
+            await users.replace_password_hash(session, user.id, user.password_hash, new_hash)
         return user
 
     # ----------------------------------------------------------------------- logins
 
     async def login(
-        self, session: AsyncSession, email: str, password: str, client: ClientInfo
+        self, session: WriteSession, email: str, password: str, client: ClientInfo
     ) -> TokenPair:
         user = await self.authenticate(session, email, password)
         now = utcnow()
@@ -218,24 +123,24 @@ class AuthService:
         return tokens
 
     async def refresh(
-        self, session: AsyncSession, refresh_token: str, client: ClientInfo
+        self, session: WriteSession, refresh_token: str, client: ClientInfo
     ) -> TokenPair:
         now = utcnow()
         token_hash = hash_opaque_token(refresh_token)
         owner_id = await repository.get_refresh_token_owner(session, token_hash)
         if owner_id is None:
-            raise Unauthorized(INVALID_REFRESH_TOKEN)
+            raise InvalidRefreshToken
         # Serialised with every action that ends this user's logins (see the module's doc).
-        user = await users_repository.lock(session, owner_id)
+        user = await users.lock_user(session, owner_id)
         claimed = await repository.claim_refresh_token(session, token_hash, now)
         if claimed is None:
             await self._refuse_refresh(session, token_hash, now)
         if (
             user is None
             or not user.is_active
-            or login_has_ended(user, claimed.family_id, claimed.login_at)
+            or users.login_has_ended(user, claimed.family_id, claimed.login_at)
         ):
-            raise Unauthorized(INVALID_REFRESH_TOKEN)
+            raise InvalidRefreshToken
         tokens, replacement_id = await self._issue_tokens(
             session, user.id, now, client, claimed.family_id, claimed.login_at
         )
@@ -243,7 +148,7 @@ class AuthService:
         return tokens
 
     async def _refuse_refresh(
-        self, session: AsyncSession, token_hash: str, now: datetime
+        self, session: WriteSession, token_hash: str, now: datetime
     ) -> NoReturn:
         token = await repository.get_refresh_token(session, token_hash)
         if token is not None and token.used_at is not None:
@@ -252,23 +157,23 @@ class AuthService:
                 "refresh_token_reused", user_id=str(token.user_id), family_id=str(token.family_id)
             )
             raise RefreshTokenReused
-        raise Unauthorized(INVALID_REFRESH_TOKEN)
+        raise InvalidRefreshToken
 
-    async def logout(self, session: AsyncSession, refresh_token: str) -> None:
+    async def logout(self, session: WriteSession, refresh_token: str) -> None:
         """End the login this refresh token belongs to (an unknown token is a no-op)."""
         token = await repository.get_refresh_token(session, hash_opaque_token(refresh_token))
         if token is not None:
-            await users_repository.lock(session, token.user_id)
+            await users.lock_user(session, token.user_id)
             await repository.revoke_family(session, token.family_id, utcnow())
 
-    async def logout_all(self, session: AsyncSession, user_id: uuid.UUID) -> None:
-        user = await users_repository.lock(session, user_id)
+    async def logout_all(self, session: WriteSession, user_id: uuid.UUID) -> None:
+        user = await users.lock_user(session, user_id)
         if user is not None:
-            await end_sessions(session, user, utcnow())
+            await end_logins(session, user, utcnow())
 
     async def _issue_tokens(
         self,
-        session: AsyncSession,
+        session: WriteSession,
         user_id: uuid.UUID,
         now: datetime,
         client: ClientInfo,
@@ -278,7 +183,7 @@ class AuthService:
         """A new access token and the next refresh token of the family (and its row's id)."""
         expires_at = min(now + self.refresh_ttl, login_at + self.login_max_age)
         if expires_at <= now:  # the login reached its absolute lifetime
-            raise Unauthorized(INVALID_REFRESH_TOKEN)
+            raise InvalidRefreshToken
         raw = new_opaque_token()
         refresh = RefreshToken(
             user_id=user_id,
@@ -290,7 +195,7 @@ class AuthService:
             client_ip=client.ip,
         )
         await repository.add(session, refresh)
-        access = self.access_tokens.issue(user_id, now, session_id=family_id)
+        access = self.access_tokens.issue(user_id, now, login_id=family_id)
         pair = TokenPair(
             access_token=access, refresh_token=raw, expires_in=self.access_tokens.ttl_seconds
         )
@@ -300,25 +205,27 @@ class AuthService:
 
     async def change_password(
         self,
-        session: AsyncSession,
+        session: WriteSession,
         user_id: uuid.UUID,
         login_id: uuid.UUID | None,
         data: PasswordChange,
         outbox: Outbox,
     ) -> None:
         """New password; every login but the caller's ends, reset links die."""
-        checked = await check_current_password(session, self.hasher, user_id, data.current_password)
+        checked = await users.check_current_password(
+            session, self.hasher, user_id, data.current_password
+        )
         new_hash = await self.hasher.hash(data.new_password)
-        user = await lock_unchanged_user(session, user_id, checked)
+        user = await users.lock_unchanged_user(session, user_id, checked)
         now = utcnow()
         user.password_hash = new_hash
-        await end_sessions(session, user, now, keep_session_id=login_id)
+        await end_logins(session, user, now, keep_login_id=login_id)
         await repository.expire_one_time_tokens(session, user.id, TokenPurpose.PASSWORD_RESET, now)
         outbox.put(self._password_changed_mail(user))
 
-    async def forgot_password(self, session: AsyncSession, email: str, outbox: Outbox) -> None:
+    async def forgot_password(self, session: WriteSession, email: str, outbox: Outbox) -> None:
         """Mail a reset link if an active account has this address; silent otherwise."""
-        user = await users_repository.get_by_email(session, email)
+        user = await users.find_by_email(session, email)
         if user is None or not user.is_active:
             return
         token = await self._new_one_time_token(
@@ -330,7 +237,7 @@ class AuthService:
                 to=user.email,
                 subject="Reset your Storefront password",
                 text=(
-                    f"{greeting(user)}\n\n"
+                    f"{users.greeting(user)}\n\n"
                     f"To choose a new password, open this link within 30 minutes:\n\n{link}\n\n"
                     "If you did not ask for this, ignore this message: your password is "
                     "unchanged.\n"
@@ -339,7 +246,7 @@ class AuthService:
         )
 
     async def reset_password(
-        self, session: AsyncSession, data: PasswordReset, outbox: Outbox
+        self, session: WriteSession, data: PasswordReset, outbox: Outbox
     ) -> None:
         """A new password through a mailed link: every login ends, and the address is proven
         (the link only works while the account has the address it was mailed to)."""
@@ -354,7 +261,7 @@ class AuthService:
         user.password_hash = new_hash
         user.is_verified = True
         await repository.expire_one_time_tokens(session, user.id, purpose, now)
-        await end_sessions(session, user, now)
+        await end_logins(session, user, now)
         outbox.put(self._password_changed_mail(user))
 
     def _password_changed_mail(self, user: User) -> EmailMessage:
@@ -362,7 +269,7 @@ class AuthService:
             to=user.email,
             subject="Your Storefront password was changed",
             text=(
-                f"{greeting(user)}\n\n"
+                f"{users.greeting(user)}\n\n"
                 "The password of your Storefront account was just changed, and your other "
                 "sessions were signed out.\n\nIf this was not you, reset your password at "
                 f"{self.frontend_url}/forgot-password and contact support.\n"
@@ -372,13 +279,13 @@ class AuthService:
     # ----------------------------------------------------------------------- e-mail verification
 
     async def request_verification(
-        self, session: AsyncSession, user_id: uuid.UUID, outbox: Outbox
+        self, session: WriteSession, user_id: uuid.UUID, outbox: Outbox
     ) -> None:
-        user = await users_repository.get_by_id(session, user_id)
-        if user is not None and not user.is_verified:
+        user = await users.get_user(session, user_id)
+        if not user.is_verified:
             await self._send_verification(session, user, utcnow(), outbox)
 
-    async def verify_email(self, session: AsyncSession, token: str) -> User:
+    async def verify_email(self, session: WriteSession, token: str) -> User:
         now = utcnow()
         purpose = TokenPurpose.EMAIL_VERIFICATION
         user = await self._redeem(session, hash_opaque_token(token), purpose, now)
@@ -386,7 +293,7 @@ class AuthService:
         return user
 
     async def _send_verification(
-        self, session: AsyncSession, user: User, now: datetime, outbox: Outbox
+        self, session: WriteSession, user: User, now: datetime, outbox: Outbox
     ) -> None:
         # Only the newest link works.
         await repository.expire_one_time_tokens(
@@ -410,7 +317,7 @@ class AuthService:
     # ----------------------------------------------------------------------- one-time tokens
 
     async def _new_one_time_token(
-        self, session: AsyncSession, user: User, purpose: TokenPurpose, ttl: timedelta
+        self, session: WriteSession, user: User, purpose: TokenPurpose, ttl: timedelta
     ) -> str:
         raw = new_opaque_token()
         await repository.add(
@@ -426,13 +333,13 @@ class AuthService:
         return raw
 
     async def _redeem(
-        self, session: AsyncSession, token_hash: str, purpose: TokenPurpose, now: datetime
+        self, session: WriteSession, token_hash: str, purpose: TokenPurpose, now: datetime
     ) -> User:
         """The active user a live one-time token belongs to, locked; the token is used up.
         A link works only while the account has the address it was mailed to, and not at all
         once the address changed after it was mailed."""
         link = await repository.claim_one_time_token(session, token_hash, purpose, now)
-        user = None if link is None else await users_repository.lock(session, link.user_id)
+        user = None if link is None else await users.lock_user(session, link.user_id)
         if link is None or user is None or not user.is_active or user.email != link.email:
             raise InvalidToken
         if user.email_changed_at is not None and link.created_at < user.email_changed_at:

@@ -114,9 +114,9 @@ class Settings(BaseSettings):
     # its refresh token is rotated.
     login_max_age_seconds: int = Field(default=2_592_000, ge=300, le=31_536_000)
     # Password hashing: at most this many hashes run at once on the whole machine (every
-    # worker process of every server sharing `password_hashing_lock_dir`) [the number of
-    # cores]; beyond `password_hashing_queue` waiting checks per process, a check is refused
-    # at once with 503 [4 per concurrent hash].
+    # worker process of every server sharing `password_hashing_lock_dir`) [the CPUs the
+    # process may use, a container's CPU limit included]; beyond `password_hashing_queue`
+    # waiting checks per process, a check is refused at once with 503 [4 per concurrent hash].
     password_hashing_concurrency: int | None = Field(default=None, ge=1, le=256)
     password_hashing_queue: int | None = Field(default=None, ge=0, le=10_000)
     password_hashing_lock_dir: Path | None = None
@@ -192,6 +192,14 @@ class Settings(BaseSettings):
             raise ValueError(f"not a rate limit in `limits` syntax: {value!r}") from exc
         return value
 
+    @field_validator("rate_limit_storage_uri")
+    @classmethod
+    def _known_storage(cls, value: str) -> str:
+        # The scheme only in the message: the rest of the URI may hold a password.
+        if value.partition("://")[0] not in ("memory", "redis", "rediss"):
+            raise ValueError("use memory://, redis://host:6379/0 or rediss://")
+        return value
+
     @field_validator("frontend_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -225,6 +233,16 @@ class Settings(BaseSettings):
         return self.environment is Environment.PRODUCTION
 
     @property
+    def is_development(self) -> bool:
+        """The one place that decides it: a developer's machine (console logs, mail bodies in
+        the log, the embedded database migrating itself, a generated key)."""
+        return self.environment is Environment.DEVELOPMENT
+
+    @property
+    def is_test(self) -> bool:
+        return self.environment is Environment.TEST
+
+    @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
@@ -236,7 +254,7 @@ class Settings(BaseSettings):
     def effective_log_format(self) -> Literal["console", "json"]:
         if self.log_format is not None:
             return self.log_format
-        return "console" if self.environment is Environment.DEVELOPMENT else "json"
+        return "console" if self.is_development else "json"
 
     @property
     def effective_allowed_hosts(self) -> list[str]:

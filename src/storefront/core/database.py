@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NewType
 
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, Dialect, MetaData, event
@@ -75,6 +76,14 @@ class TimestampMixin:
     updated_at: Mapped[datetime] = mapped_column(default=_same_as_created_at, onupdate=utcnow)
 
 
+# The unit of work says in its type whether it may write (as Polar does): a function that
+# writes takes a `WriteSession`; one that only reads takes a `ReadSession`, which a
+# `WriteSession` also is. A route declares which it needs, so a GET that writes is a type
+# error, not a silent autocommit.
+ReadSession = NewType("ReadSession", AsyncSession)
+WriteSession = NewType("WriteSession", ReadSession)
+
+
 @dataclass(frozen=True, slots=True)
 class Database:
     engine: AsyncEngine
@@ -87,6 +96,18 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[WriteSession]:
+        """A unit of work outside a request (a command, a batch of housekeeping): committed
+        at the end, rolled back on any error."""
+        async with self.sessionmaker() as session:
+            try:
+                yield WriteSession(ReadSession(session))
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
 
 
 def _enable_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -195,19 +216,20 @@ def create_database(settings: Settings) -> Database:
     )
 
 
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One request, one unit of work: commit once at the end, roll back on any error.
-
-    GET requests never write (a house rule), so they read without a transaction."""
+async def get_read_session(request: Request) -> AsyncIterator[ReadSession]:
+    """A session for reading: no transaction on PostgreSQL (each statement reads a committed
+    snapshot, as it would inside a READ COMMITTED transaction), nothing to commit."""
     database: Database = request.app.state.database
-    safe = request.method in _SAFE_METHODS
-    factory = database.read_sessionmaker if safe else database.sessionmaker
-    async with factory() as session:
+    async with database.read_sessionmaker() as session:
+        yield ReadSession(session)
+
+
+async def get_write_session(request: Request) -> AsyncIterator[WriteSession]:
+    """One request, one unit of work: commit once at the end, roll back on any error."""
+    database: Database = request.app.state.database
+    async with database.sessionmaker() as session:
         try:
-            yield session
+            yield WriteSession(ReadSession(session))
             await session.commit()
         except AppError as exc:
             # A refusal that records something (a reused refresh token revokes its login)
@@ -219,13 +241,19 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
 
 
-async def release_connection(session: AsyncSession) -> None:
+async def release_connection(session: WriteSession) -> None:
     """End the request's transaction so far and give its connection back to the pool, before
     a slow step that needs no database (a password hash): a queue of such steps must never
     hold the pool. The next statement opens a new transaction. Only reads may precede it."""
     if session.new or session.dirty or session.deleted:
         raise RuntimeError("release_connection() would commit pending writes")
     await session.commit()
+
+
+ReadSessionDep = Annotated[ReadSession, Depends(get_read_session)]
+# scope="function": the commit happens before the response is sent, so a failed commit is
+# an error response instead of a success the database never saw.
+WriteSessionDep = Annotated[WriteSession, Depends(get_write_session, scope="function")]
 
 
 def reader_of(request: Request) -> Reader:
@@ -241,8 +269,3 @@ async def get_reader(request: Request) -> Reader:
 
 
 ReaderDep = Annotated[Reader, Depends(get_reader)]
-
-
-# scope="function": the commit happens before the response is sent, so a failed commit is
-# an error response instead of a success the database never saw.
-SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

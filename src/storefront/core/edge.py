@@ -29,7 +29,13 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from storefront.core.config import Settings
-from storefront.core.errors import error_response
+from storefront.core.errors import (
+    BadRequest,
+    HeadersTooLarge,
+    InternalError,
+    PayloadTooLarge,
+    error_response,
+)
 from storefront.core.http_cache import EncodedETagMiddleware
 from storefront.core.logging import BoundOnce, get_logger
 from storefront.core.metrics import Metrics
@@ -197,15 +203,9 @@ def declared_length_refusal(declared: bytes | None, max_bytes: int) -> ASGIApp |
         return None
     close = {"Connection": "close"}
     if not declared.isdigit():
-        return error_response(400, "BAD_REQUEST", "Invalid Content-Length header", headers=close)
+        return error_response(BadRequest("Invalid Content-Length header", headers=close))
     if int(declared) > max_bytes:
-        return error_response(
-            413,
-            "PAYLOAD_TOO_LARGE",
-            "Request body is too large",
-            {"max_bytes": max_bytes},
-            headers=close,
-        )
+        return error_response(PayloadTooLarge(details={"max_bytes": max_bytes}, headers=close))
     return None
 
 
@@ -306,13 +306,10 @@ class EdgeMiddleware:
         self, scope: Scope, receive: Receive, send: ResponseHeaders, headers: RequestHeaders
     ) -> None:
         if headers.size > MAX_HEADER_BYTES:
-            too_large = error_response(
-                431, "REQUEST_HEADER_FIELDS_TOO_LARGE", "Request headers are too large"
-            )
-            await too_large(scope, receive, send)
+            await error_response(HeadersTooLarge())(scope, receive, send)
             return
         if not self.hosts.allowed(scope):
-            await error_response(400, "BAD_REQUEST", "Invalid host header")(scope, receive, send)
+            await error_response(BadRequest("Invalid host header"))(scope, receive, send)
             return
         refusal = declared_length_refusal(headers.content_length, self.config.max_body_bytes)
         if refusal is not None:
@@ -349,7 +346,7 @@ class EdgeMiddleware:
         if send.started:
             raise  # the server closes the connection; nothing else can be said
         send.status = 500
-        response = error_response(500, "INTERNAL_ERROR", "Internal server error")
+        response = error_response(InternalError())
         await response(scope, receive, send)
 
     def _record(self, scope: Scope, status: int, seconds: float, client_ip: str) -> None:

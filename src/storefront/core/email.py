@@ -90,7 +90,7 @@ def build_email_sender(settings: Settings) -> EmailSender:
         return SmtpEmailSender(settings)
     if settings.email_backend == "memory":
         return MemoryEmailSender()
-    return ConsoleEmailSender(include_body=settings.environment == "development")
+    return ConsoleEmailSender(include_body=settings.is_development)
 
 
 @dataclass(slots=True)

@@ -1,141 +1,189 @@
-"""The error envelope: AppError hierarchy, and the handlers that render every non-2xx.
+"""The one error vocabulary: every error a client can get is an `AppError` class, which says its
+status, code, default message and the shape of its `details` in one place, and one function,
+`error_response`, renders every envelope `{"error": {code, message, details, request_id}}`:
+for the handlers below, the edge middleware and the readiness probe alike. The OpenAPI document
+is generated from the same classes (`core.openapi.error_responses`).
 
-Services raise `AppError` subclasses and know nothing of HTTP; these handlers turn them,
-FastAPI's validation errors, Starlette's HTTP errors, rate limits and database outages into
-`{"error": {"code", "message", "details", "request_id"}}`. What the OpenAPI document says of
-each kind of error is in `core/error_schemas.py`.
+The generic kinds live here; each domain declares its own in its `errors.py` (`EmailTaken`,
+`InsufficientStock`, ...), as subclasses of these. A subclass that keeps its parent's `code`
+is the same kind to a client, with a more precise message.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import Any, ClassVar
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 from starlette.routing import Match
 
+from storefront.core.error_schemas import NoDetails, PayloadTooLargeDetails, ValidationDetails
 from storefront.core.logging import get_logger
 
 logger = get_logger("storefront.errors")
 
 
-# --------------------------------------------------------------------------- exceptions
+# --------------------------------------------------------------------------- the kinds
 
 
 class AppError(Exception):
-    status_code: int = 500
-    code: str = "INTERNAL_ERROR"
+    """A refusal a client sees. Subclasses set the class attributes; a raise may give a more
+    precise message, the details (shaped as `details_model`) and extra headers."""
+
+    status_code: ClassVar[int] = 500
+    code: ClassVar[str] = "INTERNAL_ERROR"
     message: str = "Internal server error"
+    details_model: ClassVar[type[BaseModel]] = NoDetails
+    default_headers: ClassVar[Mapping[str, str]] = {}
     # True for a refusal whose writes must be committed all the same (the request's unit of
     # work commits instead of rolling back), e.g. revoking a login whose token was stolen.
-    keeps_writes: bool = False
+    keeps_writes: ClassVar[bool] = False
 
     def __init__(
         self,
         message: str | None = None,
         *,
-        code: str | None = None,
         details: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
         self.message = message or type(self).message
-        self.code = code or type(self).code
         self.details = dict(details or {})
-        self.headers = dict(headers or {})
+        self.headers = {**self.default_headers, **(headers or {})}
         super().__init__(self.message)
 
 
 class BadRequest(AppError):
+    """The request cannot be read (a body that is not valid JSON, a bad `Content-Length`), or
+    its `Host` is not one we serve."""
+
     status_code, code, message = 400, "BAD_REQUEST", "Bad request"
 
 
-class InvalidToken(AppError):
-    status_code, code, message = 400, "INVALID_TOKEN", "The token is invalid or expired"
-
-
 class Unauthorized(AppError):
-    status_code, code, message = 401, "UNAUTHORIZED", "Not authenticated"
+    """No, bad, expired or revoked credentials."""
 
-    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.headers.setdefault("WWW-Authenticate", "Bearer")
+    status_code, code, message = 401, "UNAUTHORIZED", "Not authenticated"
+    default_headers = {"WWW-Authenticate": "Bearer"}
 
 
 class Forbidden(AppError):
+    """Authenticated, but not allowed (a role, or a disabled account)."""
+
     status_code, code, message = 403, "FORBIDDEN", "Not allowed"
 
 
-class WrongPassword(AppError):
-    status_code, code, message = 403, "WRONG_PASSWORD", "The current password is wrong"
-
-
 class NotFound(AppError):
-    status_code, code, message = 404, "NOT_FOUND", "Not found"
+    """The resource does not exist, or is not yours."""
+
+    status_code, code, message = 404, "NOT_FOUND", "Resource not found"
+
+
+class MethodNotAllowed(AppError):
+    """The path exists, but not with this method; `Allow` lists those it has."""
+
+    status_code, code, message = 405, "METHOD_NOT_ALLOWED", "Method not allowed"
+
+
+class RequestTimeout(AppError):
+    """The request body did not arrive in time."""
+
+    status_code, code, message = 408, "REQUEST_TIMEOUT", "Request body was not received in time"
 
 
 class Conflict(AppError):
+    """The request conflicts with the current state; or a concurrent request won (the
+    database undid this one, nothing was written): retry after `Retry-After` seconds."""
+
     status_code, code, message = 409, "CONFLICT", "Conflict"
 
 
 class PayloadTooLarge(AppError):
+    """The request body is over the configured limit."""
+
     status_code, code, message = 413, "PAYLOAD_TOO_LARGE", "Request body is too large"
+    details_model = PayloadTooLargeDetails
 
 
 class UnsupportedMediaType(AppError):
+    """The body is not of the media type the route reads (JSON, or the OAuth2 form)."""
+
     status_code, code, message = 415, "UNSUPPORTED_MEDIA_TYPE", "Unsupported media type"
 
 
 class ValidationFailed(AppError):
-    """A 422 raised by a service (e.g. an unknown product), shaped like FastAPI's own."""
+    """Bad input: `details.errors` says which fields and why (never echoing their values)."""
 
     status_code, code, message = 422, "VALIDATION_ERROR", "Request validation failed"
+    details_model = ValidationDetails
 
-    def __init__(
-        self, field: str, message: str, *, type_: str = "value_error", **kwargs: Any
-    ) -> None:
-        kwargs.setdefault(
-            "details", {"errors": [{"field": field, "message": message, "type": type_}]}
-        )
-        super().__init__(message, **kwargs)
+    @classmethod
+    def of_field(cls, field: str, message: str, *, type_: str = "value_error") -> ValidationFailed:
+        """One field's problem, shaped like FastAPI's own validation errors."""
+        errors = [{"field": field, "message": message, "type": type_}]
+        return cls(message, details={"errors": errors})
 
 
 class RateLimited(AppError):
+    """Too many requests; `Retry-After` says how many seconds to wait."""
+
     status_code, code, message = 429, "RATE_LIMITED", "Too many requests"
 
-    def __init__(self, retry_after: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.headers["Retry-After"] = str(max(1, retry_after))
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(headers={"Retry-After": str(max(1, retry_after))})
+
+
+class HeadersTooLarge(AppError):
+    """The request's headers are over 16 KiB."""
+
+    status_code = 431
+    code, message = "REQUEST_HEADER_FIELDS_TOO_LARGE", "Request headers are too large"
+
+
+class InternalError(AppError):
+    """A bug on our side (the log has the request id)."""
+
+    status_code, code, message = 500, "INTERNAL_ERROR", "Internal server error"
 
 
 class ServiceUnavailable(AppError):
-    status_code, code, message = 503, "SERVICE_UNAVAILABLE", "Service temporarily unavailable"
+    """The database is unreachable, or the password hasher is saturated; retry after
+    `Retry-After` seconds."""
+
+    status_code, code = 503, "SERVICE_UNAVAILABLE"
+    message = "Service temporarily unavailable"
+
+
+# The kind of each status that the framework or the edge answers by itself.
+BY_STATUS: dict[int, type[AppError]] = {
+    kind.status_code: kind
+    for kind in (
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        MethodNotAllowed,
+        RequestTimeout,
+        Conflict,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        ValidationFailed,
+        RateLimited,
+        HeadersTooLarge,
+        InternalError,
+        ServiceUnavailable,
+    )
+}
 
 
 # --------------------------------------------------------------------------- rendering
-
-_CODES_BY_STATUS = {
-    400: "BAD_REQUEST",
-    401: "UNAUTHORIZED",
-    403: "FORBIDDEN",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    408: "REQUEST_TIMEOUT",
-    409: "CONFLICT",
-    413: "PAYLOAD_TOO_LARGE",
-    415: "UNSUPPORTED_MEDIA_TYPE",
-    422: "VALIDATION_ERROR",
-    429: "RATE_LIMITED",
-    431: "REQUEST_HEADER_FIELDS_TOO_LARGE",
-    500: "INTERNAL_ERROR",
-    503: "SERVICE_UNAVAILABLE",
-}
 
 
 def current_request_id() -> str | None:
@@ -143,33 +191,22 @@ def current_request_id() -> str | None:
     return value if isinstance(value, str) else None
 
 
-def error_payload(
-    code: str, message: str, details: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
+def error_payload(error: AppError) -> dict[str, Any]:
     return {
         "error": {
-            "code": code,
-            "message": message,
-            "details": dict(details or {}),
+            "code": error.code,
+            "message": error.message,
+            "details": error.details,
             "request_id": current_request_id(),
         }
     }
 
 
-def error_response(
-    status_code: int,
-    code: str,
-    message: str,
-    details: Mapping[str, Any] | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> JSONResponse:
-    return JSONResponse(
-        error_payload(code, message, details), status_code=status_code, headers=headers
-    )
-
-
-def code_for_status(status_code: int) -> str:
-    return _CODES_BY_STATUS.get(status_code, HTTPStatus(status_code).name)
+def error_response(error: AppError, *, extra: Mapping[str, Any] | None = None) -> JSONResponse:
+    """The one rendering of an error: its status, the envelope (beside `extra` top-level keys,
+    which only the readiness probe's contract asks for), and its headers."""
+    body = error_payload(error) if extra is None else {**extra, **error_payload(error)}
+    return JSONResponse(body, status_code=error.status_code, headers=error.headers or None)
 
 
 def validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
@@ -213,17 +250,12 @@ def is_database_unavailable(exc: BaseException) -> bool:
 
 async def _app_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)  # noqa: S101 - registered for AppError only
-    return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
+    return error_response(exc)
 
 
 async def _validation_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)  # noqa: S101
-    return error_response(
-        422,
-        "VALIDATION_ERROR",
-        "Request validation failed",
-        {"errors": validation_errors(exc.errors())},
-    )
+    return error_response(ValidationFailed(details={"errors": validation_errors(exc.errors())}))
 
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
@@ -255,11 +287,12 @@ async def _http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     status = exc.status_code
     message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
     if status == 404 and message == "Not Found":
-        message = "Resource not found"
+        message = NotFound.message
     headers = dict(exc.headers or {})
     if status == 405:
         headers["Allow"] = ", ".join(allowed_methods(request)) or headers.get("Allow", "")
-    return error_response(status, code_for_status(status), message, headers=headers or None)
+    kind = BY_STATUS.get(status, BadRequest if status < 500 else InternalError)
+    return error_response(kind(message, headers=headers))
 
 
 def is_rejected_value(exc: BaseException) -> bool:
@@ -282,10 +315,9 @@ async def _database_error_handler(request: Request, exc: Exception) -> JSONRespo
         # so that a concurrent one could finish. Nothing was written; a retry will do.
         logger.warning("database_transaction_rolled_back", sqlstate=_sqlstate(exc))
         return error_response(
-            409,
-            "CONFLICT",
-            "A concurrent request changed the same data; retry",
-            headers={"Retry-After": "1"},
+            Conflict(
+                "A concurrent request changed the same data; retry", headers={"Retry-After": "1"}
+            )
         )
     if not is_database_unavailable(exc):
         # A database error that is not an outage is a bug: let the outermost layer log it
@@ -293,7 +325,7 @@ async def _database_error_handler(request: Request, exc: Exception) -> JSONRespo
         raise exc
     logger.warning("database_unavailable", error_type=type(exc).__name__)
     return error_response(
-        503, "SERVICE_UNAVAILABLE", "The database is unavailable", headers={"Retry-After": "5"}
+        ServiceUnavailable("The database is unavailable", headers={"Retry-After": "5"})
     )
 
 
@@ -301,19 +333,9 @@ async def _data_error_handler(_request: Request, exc: Exception) -> JSONResponse
     # The database refused a value the schemas let through (e.g. a NUL character, which
     # PostgreSQL text cannot hold): the client's input, not our bug.
     logger.warning("database_rejected_value", error_type=type(exc).__name__)
+    refused = ValidationFailed.of_field("body", "Unsupported value (e.g. a NUL character)")
     return error_response(
-        422,
-        "VALIDATION_ERROR",
-        "A value in the request cannot be stored",
-        {
-            "errors": [
-                {
-                    "field": "body",
-                    "message": "Unsupported value (e.g. a NUL character)",
-                    "type": "value_error",
-                }
-            ]
-        },
+        ValidationFailed("A value in the request cannot be stored", details=refused.details)
     )
 
 

@@ -13,8 +13,8 @@ from sqlalchemy import text
 
 from storefront.core.config import Settings
 from storefront.core.database import Database
-from storefront.core.error_schemas import ErrorBody, ErrorEnvelope
-from storefront.core.errors import error_payload
+from storefront.core.error_schemas import ErrorBody
+from storefront.core.errors import ServiceUnavailable, error_response
 from storefront.core.logging import get_logger
 from storefront.core.migrations import head_revisions
 
@@ -50,13 +50,18 @@ class NotReadyBody(ErrorBody):
     details: NotReadyDetails
 
 
-class NotReady(ErrorEnvelope[NotReadyBody]):
+class NotReady(BaseModel):
     """The probe's answer and the error envelope in one object."""
-
-    http_status = 503
 
     status: Literal["unavailable"]
     checks: ReadinessChecks
+    error: NotReadyBody
+
+
+class DatabaseNotReady(ServiceUnavailable):
+    """The database is unreachable, or its schema is not at the migrations head."""
+
+    details_model = NotReadyDetails
 
 
 LIVE_PATH = "/health/live"
@@ -103,9 +108,5 @@ async def ready(request: Request) -> ReadyStatus | JSONResponse:
         if checks["database"] != "ok"
         else "The database schema is not at the migrations head"
     )
-    body = {
-        "status": "unavailable",
-        "checks": checks,
-        **error_payload("SERVICE_UNAVAILABLE", message, {"checks": checks}),
-    }
-    return JSONResponse(body, status_code=503)
+    refusal = DatabaseNotReady(message, details={"checks": checks})
+    return error_response(refusal, extra={"status": "unavailable", "checks": checks})

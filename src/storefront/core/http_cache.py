@@ -109,6 +109,13 @@ def _cache_control(max_age: int, stale_while_revalidate: int) -> str:
     return f"public, max-age={max_age}, stale-while-revalidate={stale_while_revalidate}"
 
 
+def revalidating(request: Request) -> bool:
+    """A public read whose client holds a representation and asks whether it changed: the
+    route may compute the tag more cheaply than the page (and then answer 304)."""
+    headers = request.headers
+    return "if-none-match" in headers and "authorization" not in headers
+
+
 def cached_or_not_modified(request: Request, response: Response, etag: str) -> Response | None:
     """For a public read: put `ETag` and `Cache-Control` on `response` (the 200 the route is
     about to build) and return None; or return the 304 to send instead, when `If-None-Match`

@@ -36,7 +36,9 @@ def _is_json(media_type: str) -> bool:
 async def guard_request_input(request: Request) -> None:
     query = request.scope.get("query_string", b"")
     if query and any(marker in query.lower() for marker in _NUL_IN_QUERY):
-        raise ValidationFailed("query", "NUL characters are not allowed", type_="nul_character")
+        raise ValidationFailed.of_field(
+            "query", "NUL characters are not allowed", type_="nul_character"
+        )
 
     route = request.scope.get("route")
     if not isinstance(route, APIRoute) or route.body_field is None:
@@ -53,14 +55,16 @@ async def guard_request_input(request: Request) -> None:
             raise UnsupportedMediaType("Expected a JSON body (application/json)")
     body = await request.body()  # already read by FastAPI: served from its cache
     if any(marker in body for marker in _NUL_IN_JSON):
-        raise ValidationFailed("body", "NUL characters are not allowed", type_="nul_character")
+        raise ValidationFailed.of_field(
+            "body", "NUL characters are not allowed", type_="nul_character"
+        )
 
 
 async def _refuse_nul_in_form(request: Request) -> None:
     form = await request.form()  # already parsed by FastAPI: served from its cache
     for name, value in form.multi_items():
         if "\x00" in name or (isinstance(value, str) and "\x00" in value):
-            raise ValidationFailed(
+            raise ValidationFailed.of_field(
                 f"body.{name}" if "\x00" not in name else "body",
                 "NUL characters are not allowed",
                 type_="nul_character",

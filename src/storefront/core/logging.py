@@ -150,9 +150,23 @@ def _json_line(event: Any, **_options: Any) -> str:
 
 
 def configure_logging(settings: Settings) -> None:
+    """structlog for our loggers, and the standard library's records (uvicorn, SQLAlchemy,
+    alembic) through the same processors, so that every line has one shape."""
     level = logging.getLevelNamesMapping()[settings.log_level]
-    json_output = settings.effective_log_format == "json"
+    shared, renderer = _processors(settings)
+    structlog.configure(
+        processors=[*shared, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        # No file given: each logger writes to the sys.stdout of the moment.
+        logger_factory=structlog.WriteLoggerFactory(),
+        # Not cached: create_app() may run again with other settings in the same process.
+        cache_logger_on_first_use=False,
+    )
+    _route_standard_logging(shared, renderer, level, sql_echo=settings.db_echo)
 
+
+def _processors(settings: Settings) -> tuple[list[Processor], Processor]:
+    """The processors every line goes through, and the renderer that ends them."""
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -166,28 +180,21 @@ def configure_logging(settings: Settings) -> None:
         from storefront.core.telemetry import add_trace_ids
 
         shared.insert(1, add_trace_ids)
-    renderer: Processor
-    if json_output:
-        # Tracebacks as data, without the frames' local variables: those hold passwords,
-        # tokens and request bodies (structlog shows them by default).
-        shared.append(
-            structlog.processors.ExceptionRenderer(
-                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
-            )
+    if settings.effective_log_format != "json":
+        return shared, structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
+    # Tracebacks as data, without the frames' local variables: those hold passwords,
+    # tokens and request bodies (structlog shows them by default).
+    shared.append(
+        structlog.processors.ExceptionRenderer(
+            structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
         )
-        renderer = structlog.processors.JSONRenderer(serializer=_json_line)
-    else:
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
-
-    structlog.configure(
-        processors=[*shared, renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        # No file given: each logger writes to the sys.stdout of the moment.
-        logger_factory=structlog.WriteLoggerFactory(),
-        # Not cached: create_app() may run again with other settings in the same process.
-        cache_logger_on_first_use=False,
     )
+    return shared, structlog.processors.JSONRenderer(serializer=_json_line)
 
+
+def _route_standard_logging(
+    shared: list[Processor], renderer: Processor, level: int, *, sql_echo: bool
+) -> None:
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[
             structlog.stdlib.add_logger_name,
@@ -210,6 +217,4 @@ def configure_logging(settings: Settings) -> None:
     logging.getLogger("uvicorn.access").propagate = False
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # SQL echo is opt-in (STOREFRONT_DB_ECHO); otherwise keep SQLAlchemy quiet.
-    logging.getLogger("sqlalchemy.engine").setLevel(
-        logging.INFO if settings.db_echo else logging.WARNING
-    )
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO if sql_echo else logging.WARNING)

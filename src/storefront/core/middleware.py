@@ -16,7 +16,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from storefront.core.errors import error_response
+from storefront.core.errors import BadRequest, error_response
 
 # --------------------------------------------------------------------------- client IP
 
@@ -129,7 +129,7 @@ class TrustedHostMiddleware:
         if scope["type"] not in ("http", "websocket") or self.allowed(scope):
             await self.app(scope, receive, send)
             return
-        response = error_response(400, "BAD_REQUEST", "Invalid host header")
+        response = error_response(BadRequest("Invalid host header"))
         await response(scope, receive, send)
 
 
@@ -146,7 +146,7 @@ class EnvelopeCORSMiddleware(CORSMiddleware):
             for k, v in response.headers.items()
             if k.lower() not in ("content-length", "content-type")
         }
-        return error_response(response.status_code, "BAD_REQUEST", message, headers=headers)
+        return error_response(BadRequest(message, headers=headers))
 
 
 # --------------------------------------------------------------------------- HEAD

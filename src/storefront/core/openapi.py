@@ -1,16 +1,19 @@
 """OpenAPI shaping: `<tag>-<function_name>` operation ids; every error status documented with
-the kinds of error envelope it carries (`core/error_schemas.py`); responses in status order; and
-request strings that refuse NUL as the input guard does."""
+the kinds of error it answers, generated from the `AppError` classes a route declares (one
+schema per error code: its `code` a constant, its `details` the class's `details_model`);
+responses in status order; and request strings that refuse NUL as the input guard does."""
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any, Literal, Union
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
+from pydantic import BaseModel, create_model
 
-from storefront.core.error_schemas import PLAIN_ERRORS, ErrorKind
+from storefront.core.error_schemas import ErrorBody
+from storefront.core.errors import BY_STATUS, AppError
 
 _DESCRIPTIONS = {
     "400": "Bad request (e.g. a body that cannot be parsed)",
@@ -66,32 +69,64 @@ def operation_id(route: APIRoute) -> str:
     return f"{tag}-{route.name}"
 
 
-def error_responses(*errors: int | ErrorKind) -> dict[int | str, dict[str, Any]]:
-    """`responses=` for a route: each error status with the kinds of error it answers. A
-    number stands for the plain kind of that status (`404`: `NotFoundError`); a kind names
-    itself (`WrongPasswordError`: a 403). Several kinds of one status are documented as
-    `anyOf`, which a generated client types as a union to narrow on `error.code`."""
-    kinds: dict[int, list[ErrorKind]] = {}
+def _defining_class(error: type[AppError]) -> type[AppError]:
+    """The class that declared `error`'s code: its subclasses are the same kind to a client."""
+    for klass in error.__mro__:
+        if "code" in vars(klass):
+            return klass
+    return error
+
+
+_ENVELOPES: dict[type[AppError], type[BaseModel]] = {}
+_CODES: dict[str, str] = {}  # envelope schema name -> its error code
+
+
+def envelope_schema(error: type[AppError]) -> type[BaseModel]:
+    """The envelope of one kind of error, as a model: `{"error": {code, message, details,
+    request_id}}` with `code` the kind's constant and `details` its `details_model`. One per
+    code, named after the class that declared it (`EmailTaken` -> `EmailTakenError`)."""
+    kind = _defining_class(error)
+    envelope = _ENVELOPES.get(kind)
+    if envelope is None:
+        name = kind.__name__.removesuffix("Error")
+        code: Any = Literal[kind.code]  # a constant in the schema, built at run time
+        body = create_model(
+            f"{name}Body", __base__=ErrorBody, code=(code, ...), details=(kind.details_model, ...)
+        )
+        envelope = create_model(f"{name}Error", error=(body, ...))
+        envelope.__doc__ = kind.__doc__
+        _ENVELOPES[kind] = envelope
+        _CODES[envelope.__name__] = kind.code
+    return envelope
+
+
+def error_responses(*errors: type[AppError]) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: the error classes its code can raise, each status with the
+    kinds it answers. Several kinds of one status are documented as `anyOf`, which a
+    generated client types as a union to narrow on `error.code`."""
+    schemas: dict[int, list[type[BaseModel]]] = {}
     for error in errors:
-        kind = PLAIN_ERRORS[error] if isinstance(error, int) else error
-        kinds.setdefault(kind.http_status, []).append(kind)
+        group = schemas.setdefault(error.status_code, [])
+        if envelope_schema(error) not in group:
+            group.append(envelope_schema(error))
     return {
         status: {"model": _any_of(group), "description": _DESCRIPTIONS[str(status)]}
-        for status, group in kinds.items()
+        for status, group in sorted(schemas.items())
     }
 
 
-def _any_of(kinds: list[ErrorKind]) -> Any:
+def _any_of(kinds: list[type[BaseModel]]) -> Any:
     return kinds[0] if len(kinds) == 1 else Union[tuple(kinds)]  # noqa: UP007 - built at run time
 
 
-def _component_ref(kind: ErrorKind, components: dict[str, Any]) -> dict[str, str]:
+def _component_ref(error: type[AppError], components: dict[str, Any]) -> dict[str, str]:
     """A `$ref` to the kind's schema, which is added (with what it refers to) if missing."""
-    definition = kind.model_json_schema(mode="serialization", ref_template=_REF_TEMPLATE)
+    model = envelope_schema(error)
+    definition = model.model_json_schema(mode="serialization", ref_template=_REF_TEMPLATE)
     for name, sub in definition.pop("$defs", {}).items():
         components.setdefault(name, sub)
-    components.setdefault(kind.__name__, definition)
-    return {"$ref": _REF_TEMPLATE.format(model=kind.__name__)}
+    components.setdefault(model.__name__, definition)
+    return {"$ref": _REF_TEMPLATE.format(model=model.__name__)}
 
 
 def _writes(path: str, method: str) -> bool:
@@ -127,22 +162,34 @@ def _with_kind(media: dict[str, Any], ref: dict[str, str]) -> None:
 def _document_errors(
     path: str, method: str, operation: dict[str, Any], components: dict[str, Any]
 ) -> None:
+    """Every error status of the operation with its kinds: those the route declared, and the
+    plain kind of every status any route of its sort can answer (added to a declared status
+    as one more kind, e.g. a 400 `BAD_REQUEST` beside a declared `INVALID_TOKEN`)."""
     responses: dict[str, Any] = operation.setdefault("responses", {})
     for status in _implied_statuses(path, method, operation):
-        responses.setdefault(status, {"description": _DESCRIPTIONS[status]})
-    for status, response in responses.items():
-        if not (status.isdigit() and int(status) >= 400):
-            continue
+        kind_ref = _component_ref(BY_STATUS[int(status)], components)
+        response = responses.setdefault(status, {"description": _DESCRIPTIONS[status]})
         media = response.get("content", {}).get("application/json", {})
         if media.get("schema") in (None, _FASTAPI_422_REF):
-            kind = PLAIN_ERRORS[int(status)]
-            response["content"] = {"application/json": {"schema": _component_ref(kind, components)}}
+            response["content"] = {"application/json": {"schema": kind_ref}}
             response["description"] = _DESCRIPTIONS[status]
-        elif status == "409" and _writes(path, method):
-            _with_kind(media, _component_ref(PLAIN_ERRORS[409], components))
+        else:
+            _with_kind(media, kind_ref)
+    for status, response in responses.items():
         if status in _HEADERS:
             response.setdefault("headers", {}).update(_HEADERS[status])
+        if status in _DESCRIPTIONS:
+            response["description"] = _with_codes(_DESCRIPTIONS[status], response)
     operation["responses"] = dict(sorted(responses.items()))
+
+
+def _with_codes(description: str, response: dict[str, Any]) -> str:
+    """The status's description, followed by the error codes it may carry."""
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    refs = [schema, *schema.get("anyOf", ())]
+    names = [str(ref.get("$ref", "")).removeprefix(_SCHEMA_REF_PREFIX) for ref in refs]
+    codes = [f"`{_CODES[name]}`" for name in names if name in _CODES]
+    return f"{description}: {', '.join(codes)}" if codes else description
 
 
 def _referenced_components(node: Any, found: set[str]) -> None:

@@ -1,8 +1,14 @@
-"""Keyset pagination: opaque cursors over `(created_at, id)`, and the `Page[T]` envelope.
+"""Keyset pagination: opaque cursors over `(created_at, id)`, the page query (`Keyset`), and
+the `Page[T]` envelope.
 
 Every list is ordered `created_at DESC, id DESC`; the cursor names the last row of the page,
 and the next page is the rows strictly after it. Stable under inserts (new rows land on
 page one), and each page costs one index range scan, never an OFFSET or a COUNT.
+
+A repository reads a page in three steps, each written once here: `Keyset.page` narrows its
+query (the rows after the cursor, newest first, `limit` of them), `keyset_params` gives that
+query's parameters (`limit + 1` rows: the extra one only tells that a next page exists), and
+the service makes the fetched rows a `Slice` (`Slice.from_rows` / `Slice.from_mappings`).
 """
 
 from __future__ import annotations
@@ -12,10 +18,11 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Generic, Protocol, TypeVar, cast
+from typing import Annotated, Any, Generic, Protocol, TypeVar, TypeVarTuple, cast
 
 from fastapi import Depends, Query
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import ColumnElement, Select, bindparam, tuple_
 
 from storefront.core.errors import ValidationFailed
 
@@ -43,7 +50,9 @@ class Cursor:
     @classmethod
     def decode(cls, value: str) -> Cursor:
         if not _CURSOR_RE.fullmatch(value):
-            raise ValidationFailed("query.cursor", "Malformed cursor", type_="cursor_invalid")
+            raise ValidationFailed.of_field(
+                "query.cursor", "Malformed cursor", type_="cursor_invalid"
+            )
         micros, hex_id = value.split("-")
         return cls(created_at=_EPOCH + int(micros) * _MICROSECOND, id=uuid.UUID(hex=hex_id))
 
@@ -72,6 +81,54 @@ async def page_params(
 
 PageParamsDep = Annotated[PageParams, Depends(page_params)]
 
+
+# --------------------------------------------------------------------------- the page query
+
+# The parameters of a page query. Bind parameters, not values: one statement serves every page
+# of a list, so it can be compiled once (`core.reads.ReadQuery`) as well as built per request.
+_LIMIT = "page_limit"
+_CURSOR_CREATED_AT = "cursor_created_at"
+_CURSOR_ID = "cursor_id"
+
+Ts = TypeVarTuple("Ts")
+
+
+@dataclass(frozen=True, slots=True)
+class Keyset:
+    """The keyset of a table: its `created_at` and `id` columns."""
+
+    created_at: ColumnElement[datetime]
+    id: ColumnElement[uuid.UUID]
+
+    def page(self, query: Select[*Ts], *, after_cursor: bool) -> Select[*Ts]:
+        """`query` narrowed to a page: with `after_cursor`, the rows strictly after the cursor
+        (`(created_at, id) < (cursor)`); newest first; as many as `keyset_params` asks for
+        (`limit + 1`). Its parameters are `keyset_params(...)`, given a cursor exactly when
+        `after_cursor`."""
+        if after_cursor:
+            query = query.where(self.after_cursor())
+        ordered = query.order_by(self.created_at.desc(), self.id.desc())
+        return ordered.limit(bindparam(_LIMIT))
+
+    def after_cursor(self) -> ColumnElement[bool]:
+        cursor = tuple_(
+            bindparam(_CURSOR_CREATED_AT, type_=self.created_at.type),
+            bindparam(_CURSOR_ID, type_=self.id.type),
+        )
+        return tuple_(self.created_at, self.id) < cursor
+
+
+def keyset_params(limit: int, cursor: Cursor | None) -> dict[str, Any]:
+    """The parameters of a `Keyset.page` query: `limit + 1` rows (the extra one only tells
+    that a next page exists), after `cursor`."""
+    params: dict[str, Any] = {_LIMIT: limit + 1}
+    if cursor is not None:
+        params[_CURSOR_CREATED_AT] = cursor.created_at
+        params[_CURSOR_ID] = cursor.id
+    return params
+
+
+# --------------------------------------------------------------------------- pages
 
 T = TypeVar("T")
 

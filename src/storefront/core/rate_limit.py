@@ -1,14 +1,19 @@
-"""Rate limits: slowapi's `Limiter`, built from settings and checked from FastAPI dependencies.
+"""Rate limits on `limits`' public async API, checked from FastAPI dependencies.
 
-Why dependencies rather than slowapi's middleware and decorators:
-- slowapi's checks are synchronous storage calls; with Redis that is network I/O on the event
-  loop. Here a remote storage is hit from a worker thread.
+Every limit is a fixed window (`limits.aio.strategies.FixedWindowRateLimiter`): "10 per
+minute" is 10 hits in a minute that starts at the first hit. The counts live in Redis when
+`RATE_LIMIT_STORAGE_URI` is `redis://` or `rediss://` (`limits`' async Redis storage on
+redis-py's asyncio client: shared by every worker and replica, no thread, no blocking call),
+or in this process's memory for `memory://`.
+
 - the key is the client IP as resolved from trusted proxies (never a spoofable header): the
   default limit is one budget per IP across every route, the named limits one per IP each;
 - the login limit per e-mail needs the parsed body, which a dependency or the router has.
 
-When the storage fails (Redis down), slowapi's in-memory fallback takes over for this process,
-a warning is logged, and the storage is probed again with a back-off; no client sees the error.
+When Redis fails, this process counts in its own memory instead (limits per worker until
+Redis is back), logs `rate_limit_storage_unavailable` once, tries Redis again every few
+seconds with one request, and logs `rate_limit_storage_recovered` when it answers. No client
+sees the failure.
 """
 
 from __future__ import annotations
@@ -16,12 +21,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Awaitable, Callable
+from time import monotonic  # by name: a test moves this module's clock, not the event loop's
 from typing import Any
 
-import anyio.to_thread
 from fastapi import Request
 from limits import RateLimitItem, parse
-from slowapi import Limiter
+from limits.aio.storage import RedisStorage, Storage
+from limits.aio.strategies import FixedWindowRateLimiter
 
 from storefront.core.config import Settings
 from storefront.core.errors import RateLimited
@@ -29,7 +35,16 @@ from storefront.core.logging import get_logger
 
 logger = get_logger("storefront.rate_limit")
 
-_RECHECK_AFTER_SECONDS = 5.0
+# While Redis is away, one request every this many seconds tries it again.
+_RETRY_SHARED_AFTER_SECONDS = 5.0
+# Fail fast when Redis is away or hung: the per-process fallback answers instead.
+_REDIS_TIMEOUT_SECONDS = 0.25
+# A hit is one round trip of well under a millisecond: a few connections serve thousands of
+# requests a second, and a burst waits for one instead of opening one per request.
+_REDIS_MAX_CONNECTIONS = 32
+# The first identifier of every key; with `limits`' own "LIMITS:" prefix, the Redis keys are
+# those of the slowapi-based limiter before, so a rolling deploy keeps this window's counts.
+_KEY_PREFIX = "storefront"
 
 
 def client_ip(request: Request) -> str:
@@ -40,55 +55,121 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-class LocalWindows:
-    """Fixed windows counted in this process's memory: the `memory://` storage.
+class ProcessMemoryStorage(Storage):
+    """Fixed-window counters in this process's memory, behind `limits`' async storage API.
 
-    What `limits`' MemoryStorage does, without its expiry timer (a new thread every 10 ms
-    under load, on the request path). Expired windows are swept once a minute."""
+    `limits`' own async `MemoryStorage` starts an expiry task on every hit that scans every
+    key (about 640 µs a hit with 10,000 clients in the window), and its sync one a thread every
+    10 ms that does the same under the GIL: see `docs/decisions.md`. Here a hit is one dict
+    look-up, and expired windows are dropped by one sweep a minute."""
 
     _SWEEP_EVERY_SECONDS = 60.0
 
     def __init__(self) -> None:
-        self._windows: dict[tuple[str, ...], tuple[float, int]] = {}
-        self._next_sweep = time.monotonic() + self._SWEEP_EVERY_SECONDS
+        super().__init__()
+        # key -> (end of the window on the monotonic clock, hits in it)
+        self._windows: dict[str, tuple[float, int]] = {}
+        self._next_sweep = monotonic() + self._SWEEP_EVERY_SECONDS
 
-    def hit(self, item: RateLimitItem, identifiers: tuple[str, ...]) -> float | None:
-        """Count one hit; the seconds to wait when over the limit, else None."""
-        now = time.monotonic()
+    @property
+    def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
+        return ()  # nothing here is I/O: whatever raises is a bug, never wrapped
+
+    def _current(self, key: str, now: float) -> tuple[float, int]:
+        window = self._windows.get(key)
+        return window if window is not None and window[0] > now else (now, 0)
+
+    async def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        now = monotonic()
         if now >= self._next_sweep:
             self._sweep(now)
-        key = (item.key_for(), *identifiers)
-        ends_at, count = self._windows.get(key, (0.0, 0))
-        if ends_at <= now:
-            ends_at, count = now + item.get_expiry(), 0
-        count += 1
-        self._windows[key] = (ends_at, count)
-        return None if count <= item.amount else ends_at - now
+        ends_at, count = self._current(key, now)
+        if count == 0:
+            ends_at = now + expiry
+        self._windows[key] = (ends_at, count + amount)
+        return count + amount
+
+    async def get(self, key: str) -> int:
+        return self._current(key, monotonic())[1]
+
+    async def get_expiry(self, key: str) -> float:
+        """When the window ends, in seconds since the epoch (as `limits` expects)."""
+        now = monotonic()
+        return time.time() + (self._current(key, now)[0] - now)
+
+    async def check(self) -> bool:
+        return True
+
+    async def reset(self) -> int | None:
+        cleared = len(self._windows)
+        self._windows.clear()
+        return cleared
+
+    async def clear(self, key: str) -> None:
+        self._windows.pop(key, None)
 
     def _sweep(self, now: float) -> None:
-        self._windows = {k: v for k, v in self._windows.items() if v[0] > now}
+        self._windows = {key: w for key, w in self._windows.items() if w[0] > now}
         self._next_sweep = now + self._SWEEP_EVERY_SECONDS
 
 
+def _redis_storage(uri: str) -> tuple[Storage, Callable[[], Awaitable[None]]]:
+    """`limits`' async Redis storage for a `redis://` or `rediss://` URI, on redis-py's asyncio
+    client with a bounded pool, short timeouts and one immediate retry (a pooled connection
+    that Redis closed is retried at once instead of counting as an outage)."""
+    # Imported only for a Redis storage: importing redis-py takes about 0.4 s and loads the
+    # OpenTelemetry SDK for its own metrics, which a `memory://` process never needs.
+    import redis.asyncio
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        uri,
+        max_connections=_REDIS_MAX_CONNECTIONS,
+        timeout=_REDIS_TIMEOUT_SECONDS,
+        socket_connect_timeout=_REDIS_TIMEOUT_SECONDS,
+        socket_timeout=_REDIS_TIMEOUT_SECONDS,
+        retry=Retry(NoBackoff(), retries=1),
+    )
+    # `limits` types its options as scalars; the pool is one it hands to redis-py as is.
+    options: dict[str, Any] = {"connection_pool": pool}
+    return RedisStorage(f"async+{uri}", implementation="redispy", **options), pool.aclose
+
+
+async def _nothing_to_close() -> None:
+    return None
+
+
+def _shared_storage(uri: str) -> tuple[Storage | None, Callable[[], Awaitable[None]]]:
+    """The storage shared by every process for the configured URI (None for `memory://`), and
+    how to give its connections back."""
+    scheme = uri.partition("://")[0]
+    if scheme == "memory":
+        return None, _nothing_to_close
+    if scheme in ("redis", "rediss"):
+        return _redis_storage(uri)
+    # The scheme only: the rest of the URI may hold a password.
+    raise ValueError(
+        f"STOREFRONT_RATE_LIMIT_STORAGE_URI: unsupported storage {scheme!r}"
+        " (memory:// or redis:// / rediss://)"
+    )
+
+
+async def _seconds_to_wait(
+    limiter: FixedWindowRateLimiter, item: RateLimitItem, identifiers: tuple[str, ...]
+) -> int | None:
+    """Count one hit; the whole seconds to wait (at least 1) when over the limit, else None."""
+    if await limiter.hit(item, _KEY_PREFIX, *identifiers):
+        return None
+    stats = await limiter.get_window_stats(item, _KEY_PREFIX, *identifiers)
+    return max(1, math.ceil(stats.reset_time - time.time()))
+
+
 class RateLimits:
+    """The configured limits and where they are counted; `hit` enforces one."""
+
     def __init__(self, settings: Settings) -> None:
-        uri = settings.rate_limit_storage_uri
         self.enabled = settings.rate_limit_enabled
-        self.remote = not uri.startswith("memory://")
-        self.local = LocalWindows()
-        options: dict[str, Any] = {}
-        if uri.startswith(("redis://", "rediss://")):
-            # Fail fast when Redis is away: the fallback answers instead of hanging requests.
-            options = {"socket_connect_timeout": 0.25, "socket_timeout": 0.25}
-        self.limiter = Limiter(
-            key_func=client_ip,
-            default_limits=[settings.rate_limit_default],
-            storage_uri=uri,
-            storage_options=options,
-            in_memory_fallback_enabled=True,
-            key_prefix="storefront",
-            enabled=settings.rate_limit_enabled,
-        )
         self.default = parse(settings.rate_limit_default)
         self.named: dict[str, RateLimitItem] = {
             "login": parse(settings.rate_limit_login),
@@ -97,52 +178,63 @@ class RateLimits:
             "password_forgot": parse(settings.rate_limit_password_forgot),
             "account_mail": parse(settings.rate_limit_account_mail),
         }
-        self._next_storage_check = 0.0
+        # `memory://`, and the fallback of a shared storage while it is away.
+        self._local = FixedWindowRateLimiter(ProcessMemoryStorage())
+        shared, self._close_shared = _shared_storage(settings.rate_limit_storage_uri)
+        self._shared = FixedWindowRateLimiter(shared) if shared is not None else None
+        self._degraded = False  # the shared storage failed; counting here until it answers
+        self._retry_shared_at = 0.0
 
-    @property
-    def degraded(self) -> bool:
-        # slowapi's own switch: while set, `Limiter.limiter` is its in-memory fallback.
-        return bool(self.limiter._storage_dead)
-
-    def _set_degraded(self, value: bool) -> None:
-        self.limiter._storage_dead = value
-
-    def _hit(self, item: RateLimitItem, identifiers: tuple[str, ...]) -> float | None:
-        """Count one hit; the seconds to wait when over the limit, else None."""
-        if self.degraded and time.monotonic() >= self._next_storage_check:
-            self._next_storage_check = time.monotonic() + _RECHECK_AFTER_SECONDS
-            if self.limiter._storage.check():
-                self._set_degraded(False)
-                logger.info("rate_limit_storage_recovered")
-        try:
-            strategy = self.limiter.limiter
-            allowed = strategy.hit(item, "storefront", *identifiers)
-            if allowed:
-                return None
-            reset_at = strategy.get_window_stats(item, "storefront", *identifiers).reset_time
-        except Exception as exc:
-            if self.degraded:
-                raise  # the in-memory fallback itself failed: a real bug
-            logger.warning(
-                "rate_limit_storage_unavailable",
-                error_type=type(exc).__name__,
-                detail="falling back to per-process in-memory limits",
-            )
-            self._set_degraded(True)
-            self._next_storage_check = time.monotonic() + _RECHECK_AFTER_SECONDS
-            return self._hit(item, identifiers)
-        return max(1.0, reset_at - time.time())
+    async def aclose(self) -> None:
+        """Give the shared storage's connections back (the app's lifespan ends)."""
+        await self._close_shared()
 
     async def hit(self, item: RateLimitItem, *identifiers: str) -> None:
         """Count a hit against `item` for these identifiers; 429 when over the limit."""
         if not self.enabled:
             return
-        if self.remote:
-            wait = await anyio.to_thread.run_sync(self._hit, item, identifiers)
-        else:
-            wait = self.local.hit(item, identifiers)
+        wait = await self._count(item, identifiers)
         if wait is not None:
-            raise RateLimited(retry_after=math.ceil(wait))
+            raise RateLimited(retry_after=wait)
+
+    async def _count(self, item: RateLimitItem, identifiers: tuple[str, ...]) -> int | None:
+        shared = self._shared_to_try()
+        if shared is None:
+            return await _seconds_to_wait(self._local, item, identifiers)
+        probing = self._degraded
+        try:
+            wait = await _seconds_to_wait(shared, item, identifiers)
+        except Exception as exc:  # whatever the storage raises, no client sees it
+            self._shared_failed(exc)
+            return await _seconds_to_wait(self._local, item, identifiers)
+        if probing:
+            # Only the probe flips back: a request sent before the outage and answered
+            # after it proves nothing.
+            self._degraded = False
+            logger.info("rate_limit_storage_recovered")
+        return wait
+
+    def _shared_to_try(self) -> FixedWindowRateLimiter | None:
+        """The shared limiter when this hit should go there; None to count in memory."""
+        if self._shared is None or not self._degraded:
+            return self._shared
+        now = monotonic()
+        if now < self._retry_shared_at:
+            return None
+        # This request probes; the others keep counting here until it has answered.
+        self._retry_shared_at = now + _RETRY_SHARED_AFTER_SECONDS
+        return self._shared
+
+    def _shared_failed(self, exc: Exception) -> None:
+        self._retry_shared_at = monotonic() + _RETRY_SHARED_AFTER_SECONDS
+        if self._degraded:
+            return  # logged when the outage began
+        self._degraded = True
+        logger.warning(
+            "rate_limit_storage_unavailable",
+            error_type=type(exc).__name__,
+            detail="falling back to per-process in-memory limits",
+        )
 
 
 def _rate_limits(request: Request) -> RateLimits:

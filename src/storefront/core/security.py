@@ -89,6 +89,22 @@ class HashingSlots:
         os.close(descriptor)  # closing the file drops its lock
 
 
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def available_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """The CPUs this process may use: its affinity, capped by a cgroup v2 CPU quota (a
+    container's CPU limit; `os.cpu_count()` would report the whole node)."""
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        quota, period = cpu_max.read_text(encoding="ascii").split()
+        if quota != "max":
+            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 limit to read: the affinity is the answer
+    return max(1, cpus)
+
+
 def default_hashing_lock_dir() -> Path:
     return Path(tempfile.gettempdir()) / f"storefront-hashing-{os.getuid()}"
 
@@ -108,7 +124,7 @@ class PasswordHasher:
         lock_dir: Path | None = None,
     ) -> None:
         self.rounds = rounds
-        self.concurrency = concurrency or os.cpu_count() or 1
+        self.concurrency = concurrency or available_cpus()
         self.max_waiting = 4 * self.concurrency if queue is None else queue
         self.lock_dir = lock_dir or default_hashing_lock_dir()
         self._slots: HashingSlots | None = None
@@ -211,7 +227,7 @@ class AccessClaims:
     issued_at: float
     expires_at: int
     token_id: str
-    session_id: uuid.UUID | None
+    login_id: uuid.UUID | None
 
 
 _REQUIRED_CLAIMS = ["sub", "exp", "iat", "jti", "iss", "aud", "type"]
@@ -233,7 +249,7 @@ class AccessTokens:
         # Tokens that passed every check, by their exact text (signature included).
         self._verified: dict[str, AccessClaims] = {}
 
-    def issue(self, user_id: uuid.UUID, now: datetime, session_id: uuid.UUID | None = None) -> str:
+    def issue(self, user_id: uuid.UUID, now: datetime, login_id: uuid.UUID | None = None) -> str:
         issued_at = now.timestamp()
         claims: dict[str, object] = {
             "sub": str(user_id),
@@ -246,8 +262,8 @@ class AccessTokens:
             "aud": self.audience,
             "type": "access",
         }
-        if session_id is not None:
-            claims["sid"] = str(session_id)
+        if login_id is not None:
+            claims["sid"] = str(login_id)
         return jwt.encode(claims, self.key, algorithm=self.algorithm)
 
     def decode(self, token: str) -> AccessClaims:
@@ -287,7 +303,7 @@ class AccessTokens:
                 issued_at=float(payload["iat"]),
                 expires_at=int(payload["exp"]),
                 token_id=str(payload["jti"]),
-                session_id=uuid.UUID(session) if isinstance(session, str) else None,
+                login_id=uuid.UUID(session) if isinstance(session, str) else None,
             )
         except (jwt.PyJWTError, ValueError, TypeError, KeyError) as exc:
             raise InvalidAccessToken(str(exc)) from exc

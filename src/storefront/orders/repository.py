@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -22,10 +23,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from storefront.core.pagination import Cursor
+from storefront.core.database import ReadSession, WriteSession
+from storefront.core.pagination import Keyset, PageParams, keyset_params
 from storefront.core.reads import Reader, ReadQuery, Row
 from storefront.orders.models import IdempotencyRecord, Order, OrderHistory, OrderLine
 
@@ -53,12 +54,8 @@ _CONDITIONS: dict[str, ColumnElement[bool]] = {
     "id": _ORDERS.id == bindparam("order_id"),
     "user": _ORDERS.user_id == bindparam("user_id"),
     "status": _ORDERS.status == bindparam("status"),
-    "cursor": tuple_(_ORDERS.created_at, _ORDERS.id)
-    < tuple_(
-        bindparam("cursor_created_at", type_=_ORDERS.created_at.type),
-        bindparam("cursor_id", type_=_ORDERS.id.type),
-    ),
 }
+_KEYSET = Keyset(_ORDERS.created_at, _ORDERS.id)
 
 
 def _aggregated(columns: Sequence[Any], order_key: Any, *order_by: Any) -> Any:
@@ -68,7 +65,9 @@ def _aggregated(columns: Sequence[Any], order_key: Any, *order_by: Any) -> Any:
 
 
 @cache
-def _orders_query(conditions: tuple[str, ...], aggregated: bool, paged: bool) -> ReadQuery:
+def _orders_query(
+    conditions: tuple[str, ...], aggregated: bool, paged: bool, after_cursor: bool
+) -> ReadQuery:
     columns: list[Any] = list(_ORDER_COLUMNS)
     if aggregated:
         line_columns = [_LINES[key] for key in LINE_KEYS]
@@ -81,8 +80,7 @@ def _orders_query(conditions: tuple[str, ...], aggregated: bool, paged: bool) ->
         ]
     query = select(*columns).where(*(_CONDITIONS[name] for name in conditions))
     if paged:
-        query = query.order_by(_ORDERS.created_at.desc(), _ORDERS.id.desc())
-        query = query.limit(bindparam("limit"))
+        query = _KEYSET.page(query, after_cursor=after_cursor)
     return ReadQuery(query)
 
 
@@ -99,13 +97,16 @@ _HISTORY_OF = ReadQuery(
 
 
 async def _read(
-    reader: Reader, conditions: dict[str, dict[str, Any]], limit: int | None
+    reader: Reader, conditions: Mapping[str, Mapping[str, Any]], page: PageParams | None
 ) -> list[Row]:
+    """The orders matching `conditions` (`_CONDITIONS` keys mapped to their parameters), all
+    of them or the page `page`, with their lines and history."""
     aggregated = reader.dialect_name == "postgresql"
-    params: dict[str, Any] = {} if limit is None else {"limit": limit}
+    params: dict[str, Any] = {} if page is None else keyset_params(page.limit, page.cursor)
     for values in conditions.values():
         params.update(values)
-    query = _orders_query(tuple(conditions), aggregated, limit is not None)
+    after_cursor = page is not None and page.cursor is not None
+    query = _orders_query(tuple(conditions), aggregated, page is not None, after_cursor)
     rows = await reader.all(query, **params)
     if aggregated:
         for row in rows:
@@ -141,22 +142,15 @@ async def read_one(reader: Reader, order_id: uuid.UUID, *, user_id: uuid.UUID | 
 
 
 async def read_page(
-    reader: Reader,
-    *,
-    user_id: uuid.UUID | None,
-    status: str | None,
-    limit: int,
-    cursor: Cursor | None,
+    reader: Reader, page: PageParams, *, user_id: uuid.UUID | None, status: str | None
 ) -> list[Row]:
-    """`limit + 1` orders, newest first, with their lines and history (fast read path)."""
+    """`page.limit + 1` orders, newest first, with their lines and history (fast read path)."""
     conditions: dict[str, dict[str, Any]] = {}
     if user_id is not None:
         conditions["user"] = {"user_id": user_id}
     if status is not None:
         conditions["status"] = {"status": status}
-    if cursor is not None:
-        conditions["cursor"] = {"cursor_created_at": cursor.created_at, "cursor_id": cursor.id}
-    return await _read(reader, conditions, limit + 1)
+    return await _read(reader, conditions, page)
 
 
 # --------------------------------------------------------------------------- ORM
@@ -169,7 +163,7 @@ _INSERT_IDEMPOTENCY = insert(IdempotencyRecord)
 
 
 async def insert_order(
-    session: AsyncSession,
+    session: WriteSession,
     order: Mapping[str, Any],
     lines: Sequence[Mapping[str, Any]],
     history: Sequence[Mapping[str, Any]],
@@ -223,13 +217,13 @@ def _chained_inserts(shape: tuple[tuple[str, tuple[str, ...]], ...]) -> Any:
     return last.add_cte(*(step.cte(f"insert_{index}") for index, step in enumerate(chained)))
 
 
-async def add(session: AsyncSession, *objects: Order | OrderHistory | IdempotencyRecord) -> None:
+async def add(session: WriteSession, *objects: Order | OrderHistory | IdempotencyRecord) -> None:
     session.add_all(objects)
     await session.flush()
 
 
 async def get(
-    session: AsyncSession, order_id: uuid.UUID, *, user_id: uuid.UUID | None = None
+    session: ReadSession, order_id: uuid.UUID, *, user_id: uuid.UUID | None = None
 ) -> Order | None:
     query = select(Order).options(*_WITH_DETAILS).where(Order.id == order_id)
     if user_id is not None:
@@ -238,7 +232,7 @@ async def get(
 
 
 async def get_status(
-    session: AsyncSession, order_id: uuid.UUID, *, user_id: uuid.UUID | None = None
+    session: ReadSession, order_id: uuid.UUID, *, user_id: uuid.UUID | None = None
 ) -> str | None:
     query = select(Order.status).where(Order.id == order_id)
     if user_id is not None:
@@ -248,7 +242,7 @@ async def get_status(
 
 
 async def move_status(
-    session: AsyncSession,
+    session: WriteSession,
     order_id: uuid.UUID,
     *,
     user_id: uuid.UUID | None,
@@ -296,30 +290,44 @@ _LOCK_AND_FIND = select(
 ).select_from(_ONE_ROW.outerjoin(IdempotencyRecord, _KEY_OF))
 
 
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    """A key's row, but whose it is: what `lock_and_find_idempotency_record` finds."""
+
+    fingerprint: str
+    status_code: int
+    response_body: str
+    created_at: datetime
+
+
 async def lock_and_find_idempotency_record(
-    session: AsyncSession, lock_key: int, user_id: uuid.UUID, key: str
-) -> tuple[bool, Any]:
-    """(Whether this request holds the key, the stored answer or None). PostgreSQL: a
+    session: WriteSession, lock_key: int, user_id: uuid.UUID, key: str
+) -> tuple[bool, StoredKey | None]:
+    """(Whether this request holds the key, its row or None). PostgreSQL: a
     transaction-scoped advisory lock, released at commit or rollback; elsewhere (SQLite,
-    whose writers the database serialises) always held. The answer: `fingerprint,
-    status_code, response_body, created_at`."""
+    whose writers the database serialises) always held."""
     connection = await session.connection()
     params = {"lock_key": lock_key, "user_id": user_id, "key": key}
     if connection.dialect.name != "postgresql":
-        return True, (await connection.execute(_IDEMPOTENCY_RECORD, params)).one_or_none()
+        row = (await connection.execute(_IDEMPOTENCY_RECORD, params)).one_or_none()
+        return True, None if row is None else _stored_key(row)
     row = (await connection.execute(_LOCK_AND_FIND, params)).one()
     if not row.locked or row.fingerprint is None:
         return bool(row.locked), None
-    return True, row
+    return True, _stored_key(row)
 
 
-async def delete_idempotency_record(session: AsyncSession, user_id: uuid.UUID, key: str) -> None:
+def _stored_key(row: Any) -> StoredKey:
+    return StoredKey(row.fingerprint, row.status_code, row.response_body, row.created_at)
+
+
+async def delete_idempotency_record(session: WriteSession, user_id: uuid.UUID, key: str) -> None:
     connection = await session.connection()
     await connection.execute(_DELETE_IDEMPOTENCY_RECORD, {"user_id": user_id, "key": key})
 
 
 async def purge_idempotency_records(
-    session: AsyncSession, created_before: datetime, *, limit: int
+    session: WriteSession, created_before: datetime, *, limit: int
 ) -> int:
     """Delete up to `limit` records created before `created_before`, oldest first, skipping
     rows another transaction holds (a request replaying one, another replica's purge): a

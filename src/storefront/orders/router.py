@@ -3,28 +3,35 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from storefront.auth.dependencies import AdminUser, CurrentUser
-from storefront.core.database import ReaderDep, SessionDep
+from storefront.core.database import ReaderDep, WriteSessionDep
+from storefront.core.errors import ValidationFailed
 from storefront.core.openapi import error_responses
 from storefront.core.pagination import Page, PageParamsDep
-from storefront.core.responses import json_response, page_response
+from storefront.core.reads import Row
+from storefront.core.responses import JSON_MEDIA_TYPE, json_response, page_response, render
 from storefront.orders import service
+from storefront.orders.errors import (
+    IdempotencyInProgress,
+    IdempotencyKeyMismatch,
+    InsufficientStock,
+    InvalidTransition,
+    OrderNotFound,
+)
+from storefront.orders.idempotency import StoredAnswer
 from storefront.orders.models import OrderStatus
 from storefront.orders.schemas import (
     IDEMPOTENCY_KEY_MAX_LENGTH,
     IDEMPOTENCY_KEY_PATTERN,
-    IdempotencyInProgressError,
-    IdempotencyKeyMismatchError,
-    InsufficientStockError,
-    InvalidTransitionError,
     OrderCreate,
     OrderRead,
     OrderStatusChange,
 )
+from storefront.users.dependencies import ADMIN_ERRORS, CURRENT_USER_ERRORS, AdminUser, CurrentUser
 
 router = APIRouter(tags=["orders"])
 admin_router = APIRouter(tags=["admin"])
@@ -42,6 +49,7 @@ IdempotencyKeyHeader = Annotated[
     ),
 ]
 
+_REPLAYED = {"Idempotent-Replayed": "true"}
 _CREATED: dict[int | str, dict[str, Any]] = {
     201: {
         "description": "The order (or, for a retried Idempotency-Key, the first answer again)",
@@ -65,32 +73,42 @@ _CREATED: dict[int | str, dict[str, Any]] = {
     responses={
         **_CREATED,
         **error_responses(
-            401,
-            InsufficientStockError,
-            IdempotencyInProgressError,
-            422,
-            IdempotencyKeyMismatchError,
+            *CURRENT_USER_ERRORS,
+            InsufficientStock,
+            IdempotencyInProgress,
+            ValidationFailed,
+            IdempotencyKeyMismatch,
         ),
     },
 )
 async def place(
     data: OrderCreate,
     user: CurrentUser,
-    session: SessionDep,
+    session: WriteSessionDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     """Place an order: stock for every line is taken, or none is (409 `INSUFFICIENT_STOCK`)."""
-    placed = await service.place_order(session, user.id, data, idempotency_key)
-    headers = {"Idempotent-Replayed": "true"} if placed.replayed else None
+    placed = await service.place_order(
+        session, user.id, data, idempotency_key=idempotency_key, answer_of=_created
+    )
+    if isinstance(placed, service.OrderReplayed):
+        return _sent(placed.answer, _REPLAYED)
+    return _sent(_created(placed.order))
+
+
+def _created(order: Row) -> StoredAnswer:
+    """The answer to a new order, and so what a retry with its Idempotency-Key replays (a
+    keyed order's is made twice, for its key and to send: the same bytes, from one place)."""
+    return StoredAnswer(status.HTTP_201_CREATED, render(OrderRead, order).decode())
+
+
+def _sent(answer: StoredAnswer, headers: Mapping[str, str] | None = None) -> Response:
     return Response(
-        content=placed.body,
-        status_code=placed.status_code,
-        media_type="application/json",
-        headers=headers,
+        answer.body, status_code=answer.status_code, headers=headers, media_type=JSON_MEDIA_TYPE
     )
 
 
-@router.get("", response_model=Page[OrderRead], responses=error_responses(401))
+@router.get("", response_model=Page[OrderRead], responses=error_responses(*CURRENT_USER_ERRORS))
 async def list_mine(
     user: CurrentUser, reader: ReaderDep, page: PageParamsDep, status: StatusQuery = None
 ) -> Response:
@@ -100,7 +118,11 @@ async def list_mine(
     )
 
 
-@router.get("/{order_id}", response_model=OrderRead, responses=error_responses(401, 404))
+@router.get(
+    "/{order_id}",
+    response_model=OrderRead,
+    responses=error_responses(*CURRENT_USER_ERRORS, OrderNotFound),
+)
 async def get_mine(order_id: uuid.UUID, user: CurrentUser, reader: ReaderDep) -> Response:
     """One of the caller's orders (anyone else's is a 404)."""
     return json_response(OrderRead, await service.read_order(reader, order_id, user_id=user.id))
@@ -109,9 +131,9 @@ async def get_mine(order_id: uuid.UUID, user: CurrentUser, reader: ReaderDep) ->
 @router.post(
     "/{order_id}/cancel",
     response_model=OrderRead,
-    responses=error_responses(401, 404, InvalidTransitionError),
+    responses=error_responses(*CURRENT_USER_ERRORS, OrderNotFound, InvalidTransition),
 )
-async def cancel(order_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> OrderRead:
+async def cancel(order_id: uuid.UUID, user: CurrentUser, session: WriteSessionDep) -> OrderRead:
     """Cancel the caller's order while it is pending or paid; the stock goes back."""
     return OrderRead.model_validate(await service.cancel_order(session, order_id, user.id))
 
@@ -119,7 +141,7 @@ async def cancel(order_id: uuid.UUID, user: CurrentUser, session: SessionDep) ->
 # --------------------------------------------------------------------------- admin
 
 
-@admin_router.get("", response_model=Page[OrderRead], responses=error_responses(401, 403))
+@admin_router.get("", response_model=Page[OrderRead], responses=error_responses(*ADMIN_ERRORS))
 async def list_orders(
     _admin: AdminUser,
     reader: ReaderDep,
@@ -133,7 +155,9 @@ async def list_orders(
     )
 
 
-@admin_router.get("/{order_id}", response_model=OrderRead, responses=error_responses(401, 403, 404))
+@admin_router.get(
+    "/{order_id}", response_model=OrderRead, responses=error_responses(*ADMIN_ERRORS, OrderNotFound)
+)
 async def get_order(order_id: uuid.UUID, _admin: AdminUser, reader: ReaderDep) -> Response:
     """Any order."""
     return json_response(OrderRead, await service.read_order(reader, order_id))
@@ -142,10 +166,10 @@ async def get_order(order_id: uuid.UUID, _admin: AdminUser, reader: ReaderDep) -
 @admin_router.post(
     "/{order_id}/status",
     response_model=OrderRead,
-    responses=error_responses(401, 403, 404, InvalidTransitionError),
+    responses=error_responses(*ADMIN_ERRORS, OrderNotFound, InvalidTransition),
 )
 async def set_order_status(
-    order_id: uuid.UUID, data: OrderStatusChange, admin: AdminUser, session: SessionDep
+    order_id: uuid.UUID, data: OrderStatusChange, admin: AdminUser, session: WriteSessionDep
 ) -> OrderRead:
     """Move the order along `pending → paid → shipped → delivered`, or cancel it from
     pending or paid (the stock goes back); anything else is 409 `INVALID_TRANSITION`."""

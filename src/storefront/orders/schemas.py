@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from storefront.core.error_schemas import ErrorBody, ErrorEnvelope, NoDetails, ValidationDetails
 from storefront.core.schema_types import integral_number
 from storefront.orders.models import OrderStatus
 
@@ -79,65 +78,3 @@ class OrderRead(BaseModel):
     history: list[OrderHistoryRead]
     created_at: datetime
     updated_at: datetime
-
-
-# --------------------------------------------------------------------------- errors
-
-
-class StockShortfall(BaseModel):
-    product_id: uuid.UUID
-    requested: int
-    available: int
-
-
-class InsufficientStockDetails(BaseModel):
-    products: list[StockShortfall] = Field(description="Every line that is short, not only one.")
-
-
-class InsufficientStockBody(ErrorBody):
-    code: Literal["INSUFFICIENT_STOCK"]
-    details: InsufficientStockDetails
-
-
-class InsufficientStockError(ErrorEnvelope[InsufficientStockBody]):
-    """Not enough stock for some lines; nothing was taken."""
-
-    http_status = 409
-
-
-class IdempotencyInProgressBody(ErrorBody):
-    code: Literal["IDEMPOTENCY_IN_PROGRESS"]
-    details: NoDetails
-
-
-class IdempotencyInProgressError(ErrorEnvelope[IdempotencyInProgressBody]):
-    """The first request with this Idempotency-Key is still running: retry shortly."""
-
-    http_status = 409
-
-
-class InvalidTransitionDetails(BaseModel):
-    from_: OrderStatus = Field(alias="from", description="The order's status now.")
-    to: OrderStatus
-
-
-class InvalidTransitionBody(ErrorBody):
-    code: Literal["INVALID_TRANSITION"]
-    details: InvalidTransitionDetails
-
-
-class InvalidTransitionError(ErrorEnvelope[InvalidTransitionBody]):
-    """The order cannot move from its status to the one asked for."""
-
-    http_status = 409
-
-
-class IdempotencyKeyMismatchBody(ErrorBody):
-    code: Literal["IDEMPOTENCY_KEY_MISMATCH"]
-    details: ValidationDetails
-
-
-class IdempotencyKeyMismatchError(ErrorEnvelope[IdempotencyKeyMismatchBody]):
-    """This Idempotency-Key was used with a different request."""
-
-    http_status = 422

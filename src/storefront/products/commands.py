@@ -99,14 +99,13 @@ DEMO_PRODUCTS: tuple[dict[str, object], ...] = (
 async def seed_demo(settings: Settings) -> int:
     database = create_database(settings)
     try:
-        async with database.sessionmaker() as session:
+        async with database.unit_of_work() as session:
             existing = await repository.count(session)
             if existing:
                 print(f"products table not empty ({existing} products): nothing seeded")  # noqa: T201
                 return 0
             for values in DEMO_PRODUCTS:
                 await service.create_product(session, ProductCreate.model_validate(values))
-            await session.commit()
         print(f"seeded {len(DEMO_PRODUCTS)} demo products")  # noqa: T201
         return 0
     finally:

@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, func, or_, select, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, bindparam, func, or_, select, update
 
-from storefront.core.database import utcnow
-from storefront.core.pagination import Cursor
+from storefront.core.database import ReadSession, WriteSession, utcnow
+from storefront.core.pagination import Cursor, Keyset, keyset_params
 from storefront.core.reads import Reader, ReadQuery, Row
 from storefront.products.models import Product
 
@@ -57,19 +56,20 @@ _CONDITIONS: dict[str, ColumnElement[bool]] = {
     "max_price_cents": _TABLE.price_cents <= bindparam("max_price_cents"),
     "in_stock": _TABLE.stock > 0,
     "out_of_stock": _TABLE.stock == 0,
-    "cursor": tuple_(_TABLE.created_at, _TABLE.id)
-    < tuple_(
-        bindparam("cursor_created_at", type_=_TABLE.created_at.type),
-        bindparam("cursor_id", type_=_TABLE.id.type),
-    ),
 }
+_KEYSET = Keyset(_TABLE.created_at, _TABLE.id)
+
+
+# What a page's ETag is made of (`core.http_cache.rows_etag`): enough to answer a matching
+# `If-None-Match` with 304 without reading, decoding or rendering the rest of the rows.
+_VERSION_COLUMNS = [_TABLE.id, _TABLE.created_at, _TABLE.updated_at]
 
 
 @cache
-def _page_query(conditions: tuple[str, ...]) -> ReadQuery:
-    query = select(*_COLUMNS).where(*(_CONDITIONS[name] for name in conditions))
-    ordered = query.order_by(_TABLE.created_at.desc(), _TABLE.id.desc())
-    return ReadQuery(ordered.limit(bindparam("limit")))
+def _page_query(conditions: tuple[str, ...], after_cursor: bool, versions: bool) -> ReadQuery:
+    columns = _VERSION_COLUMNS if versions else _COLUMNS
+    query = select(*columns).where(*(_CONDITIONS[name] for name in conditions))
+    return ReadQuery(_KEYSET.page(query, after_cursor=after_cursor))
 
 
 _ACTIVE_BY_ID = ReadQuery(
@@ -83,7 +83,7 @@ def _escaped_like(text: str) -> str:
     return text
 
 
-def _page_shape(filters: ProductFilters, cursor: Cursor | None) -> dict[str, Any]:
+def _page_shape(filters: ProductFilters) -> dict[str, Any]:
     """The conditions of a page query (`_CONDITIONS` keys) mapped to their parameters."""
     shape: dict[str, Any] = {}
     if filters.is_active is not None:
@@ -96,20 +96,25 @@ def _page_shape(filters: ProductFilters, cursor: Cursor | None) -> dict[str, Any
         shape["max_price_cents"] = {"max_price_cents": filters.max_price_cents}
     if filters.in_stock is not None:
         shape["in_stock" if filters.in_stock else "out_of_stock"] = {}
-    if cursor is not None:
-        shape["cursor"] = {"cursor_created_at": cursor.created_at, "cursor_id": cursor.id}
     return shape
 
 
 async def read_page(
-    reader: Reader, filters: ProductFilters, limit: int, cursor: Cursor | None
+    reader: Reader,
+    filters: ProductFilters,
+    limit: int,
+    cursor: Cursor | None,
+    *,
+    versions_only: bool = False,
 ) -> list[Row]:
-    """`limit + 1` products, newest first, after `cursor` (fast read path)."""
-    shape = _page_shape(filters, cursor)
-    params: dict[str, Any] = {"limit": limit + 1}
+    """`limit + 1` products, newest first, after `cursor` (fast read path); with
+    `versions_only`, only their `id`, `created_at` and `updated_at`."""
+    shape = _page_shape(filters)
+    params = keyset_params(limit, cursor)
     for values in shape.values():
         params.update(values)
-    return await reader.all(_page_query(tuple(shape)), **params)
+    query = _page_query(tuple(shape), cursor is not None, versions_only)
+    return await reader.all(query, **params)
 
 
 async def read_active(reader: Reader, product_id: uuid.UUID) -> Row | None:
@@ -120,25 +125,25 @@ async def read_active(reader: Reader, product_id: uuid.UUID) -> Row | None:
 # --------------------------------------------------------------------------- ORM
 
 
-async def get(session: AsyncSession, product_id: uuid.UUID) -> Product | None:
+async def get(session: ReadSession, product_id: uuid.UUID) -> Product | None:
     return await session.get(Product, product_id)
 
 
-async def get_by_sku(session: AsyncSession, sku: str) -> Product | None:
+async def get_by_sku(session: ReadSession, sku: str) -> Product | None:
     return await session.scalar(select(Product).where(Product.sku == sku))
 
 
-async def count(session: AsyncSession) -> int:
+async def count(session: ReadSession) -> int:
     return await session.scalar(select(func.count()).select_from(Product)) or 0
 
 
-async def add(session: AsyncSession, product: Product) -> Product:
+async def add(session: WriteSession, product: Product) -> Product:
     session.add(product)
     await session.flush()
     return product
 
 
-async def flush(session: AsyncSession) -> None:
+async def flush(session: WriteSession) -> None:
     await session.flush()
 
 
@@ -156,7 +161,7 @@ _TAKE_STOCK = (
 
 
 async def take_stock(
-    session: AsyncSession, product_id: uuid.UUID, quantity: int
+    session: WriteSession, product_id: uuid.UUID, quantity: int
 ) -> ReservedRow | None:
     """Take `quantity` units if the product is active and has them; None otherwise. The
     condition is re-checked on the locked row, so concurrent takers can never oversell.
@@ -172,7 +177,7 @@ async def take_stock(
 
 
 async def stock_levels(
-    session: AsyncSession, product_ids: Sequence[uuid.UUID]
+    session: ReadSession, product_ids: Sequence[uuid.UUID]
 ) -> Mapping[uuid.UUID, tuple[bool, int]]:
     """`{id: (is_active, stock)}` of the products that exist."""
     rows = await session.execute(
@@ -181,7 +186,7 @@ async def stock_levels(
     return {row.id: (row.is_active, row.stock) for row in rows}
 
 
-async def give_back_stock(session: AsyncSession, product_id: uuid.UUID, quantity: int) -> None:
+async def give_back_stock(session: WriteSession, product_id: uuid.UUID, quantity: int) -> None:
     await session.execute(
         update(Product)
         .where(Product.id == product_id)

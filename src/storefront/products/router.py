@@ -7,26 +7,27 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from storefront.auth.dependencies import AdminUser
-from storefront.core.database import ReaderDep, SessionDep
+from storefront.core.database import ReaderDep, WriteSessionDep
 from storefront.core.http_cache import (
     IfNoneMatchHeader,
     cacheable_responses,
     cached_or_not_modified,
+    revalidating,
     rows_etag,
 )
 from storefront.core.openapi import error_responses
 from storefront.core.pagination import Page, PageParamsDep
 from storefront.core.responses import json_response, page_response
 from storefront.products import service
+from storefront.products.errors import ProductNotFound, SkuTaken
 from storefront.products.repository import ProductFilters
 from storefront.products.schemas import (
     MAX_PRICE_CENTS,
     ProductCreate,
     ProductRead,
     ProductUpdate,
-    SkuTakenError,
 )
+from storefront.users.dependencies import ADMIN_ERRORS, AdminUser
 
 router = APIRouter(tags=["products"])
 admin_router = APIRouter(tags=["admin"])
@@ -67,6 +68,12 @@ async def search(
     filters = ProductFilters(
         q=q, min_price_cents=min_price_cents, max_price_cents=max_price_cents, in_stock=in_stock
     )
+    if revalidating(request):
+        # A client holding a page asks whether it changed: the versions answer that.
+        versions = await service.list_active_products(reader, filters, page, versions_only=True)
+        etag = rows_etag(ProductPage, versions.items, versions.next_cursor)
+        if (not_modified := cached_or_not_modified(request, response, etag)) is not None:
+            return not_modified
     found = await service.list_active_products(reader, filters, page)
     etag = rows_etag(ProductPage, found.items, found.next_cursor)
     if (not_modified := cached_or_not_modified(request, response, etag)) is not None:
@@ -77,7 +84,7 @@ async def search(
 @router.get(
     "/{product_id}",
     response_model=ProductRead,
-    responses={**cacheable_responses(), **error_responses(404)},
+    responses={**cacheable_responses(), **error_responses(ProductNotFound)},
 )
 async def get(
     product_id: uuid.UUID,
@@ -97,10 +104,8 @@ async def get(
 
 # --------------------------------------------------------------------------- admin
 
-_ADMIN_ERRORS = (401, 403)
 
-
-@admin_router.get("", response_model=Page[ProductRead], responses=error_responses(*_ADMIN_ERRORS))
+@admin_router.get("", response_model=Page[ProductRead], responses=error_responses(*ADMIN_ERRORS))
 async def list_products(
     _admin: AdminUser,
     reader: ReaderDep,
@@ -126,10 +131,10 @@ async def list_products(
     "",
     response_model=ProductRead,
     status_code=status.HTTP_201_CREATED,
-    responses=error_responses(*_ADMIN_ERRORS, SkuTakenError),
+    responses=error_responses(*ADMIN_ERRORS, SkuTaken),
 )
 async def create_product(
-    data: ProductCreate, _admin: AdminUser, session: SessionDep
+    data: ProductCreate, _admin: AdminUser, session: WriteSessionDep
 ) -> ProductRead:
     """Create a product; 409 `SKU_TAKEN` when the SKU exists."""
     return ProductRead.model_validate(await service.create_product(session, data))
@@ -138,10 +143,10 @@ async def create_product(
 @admin_router.patch(
     "/{product_id}",
     response_model=ProductRead,
-    responses=error_responses(*_ADMIN_ERRORS, 404, SkuTakenError),
+    responses=error_responses(*ADMIN_ERRORS, ProductNotFound, SkuTaken),
 )
 async def update_product(
-    product_id: uuid.UUID, data: ProductUpdate, _admin: AdminUser, session: SessionDep
+    product_id: uuid.UUID, data: ProductUpdate, _admin: AdminUser, session: WriteSessionDep
 ) -> ProductRead:
     """Change any field; 409 `SKU_TAKEN` when the new SKU exists."""
     return ProductRead.model_validate(await service.update_product(session, product_id, data))
@@ -151,8 +156,10 @@ async def update_product(
     "/{product_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=error_responses(*_ADMIN_ERRORS, 404),
+    responses=error_responses(*ADMIN_ERRORS, ProductNotFound),
 )
-async def deactivate_product(product_id: uuid.UUID, _admin: AdminUser, session: SessionDep) -> None:
+async def deactivate_product(
+    product_id: uuid.UUID, _admin: AdminUser, session: WriteSessionDep
+) -> None:
     """Deactivate the product (it stays in order history and in the admin list)."""
     await service.deactivate_product(session, product_id)

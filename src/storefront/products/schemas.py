@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from storefront.core.error_schemas import ErrorBody, ErrorEnvelope
 from storefront.core.schema_types import NON_BLANK_PATTERN, PartialUpdate, integral_number
 from storefront.products.models import NAME_MAX_LENGTH, SKU_MAX_LENGTH
 
@@ -81,21 +80,3 @@ class ProductRead(BaseModel):
     is_active: bool
     created_at: datetime
     updated_at: datetime
-
-
-# --------------------------------------------------------------------------- errors
-
-
-class SkuTakenDetails(BaseModel):
-    sku: str = Field(description="The SKU, upper-cased as it is stored.")
-
-
-class SkuTakenBody(ErrorBody):
-    code: Literal["SKU_TAKEN"]
-    details: SkuTakenDetails
-
-
-class SkuTakenError(ErrorEnvelope[SkuTakenBody]):
-    """Another product has this SKU."""
-
-    http_status = 409

@@ -11,12 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from storefront.core.errors import Conflict, NotFound
+from storefront.core.database import ReadSession, WriteSession
 from storefront.core.pagination import PageParams, Slice
 from storefront.core.reads import Reader, Row
 from storefront.products import repository
+from storefront.products.errors import ProductNotFound, SkuTaken
 from storefront.products.models import Product
 from storefront.products.repository import ProductFilters
 from storefront.products.schemas import ProductCreate, ProductUpdate
@@ -54,12 +54,6 @@ class StockReservation:
         return not self.unavailable and not self.short
 
 
-def _sku_taken(sku: str) -> Conflict:
-    return Conflict(
-        "A product with this SKU already exists", code="SKU_TAKEN", details={"sku": sku}
-    )
-
-
 def _is_sku_violation(exc: IntegrityError) -> bool:
     text = str(exc.orig).lower()
     return "sku" in text and ("unique" in text or "duplicate" in text)
@@ -70,12 +64,16 @@ def _is_empty_price_range(filters: ProductFilters) -> bool:
     return low is not None and high is not None and low > high
 
 
-async def _page(reader: Reader, filters: ProductFilters, page: PageParams) -> Slice[Row]:
+async def _page(
+    reader: Reader, filters: ProductFilters, page: PageParams, *, versions_only: bool = False
+) -> Slice[Row]:
     if _is_empty_price_range(filters):
         # Each bound is valid on its own (the OpenAPI document allows it); together they
         # match nothing, which is an empty page rather than an error.
         return Slice(items=[])
-    rows = await repository.read_page(reader, filters, page.limit, page.cursor)
+    rows = await repository.read_page(
+        reader, filters, page.limit, page.cursor, versions_only=versions_only
+    )
     return Slice.from_mappings(rows, page.limit)
 
 
@@ -83,8 +81,10 @@ async def _page(reader: Reader, filters: ProductFilters, page: PageParams) -> Sl
 
 
 async def list_active_products(
-    reader: Reader, filters: ProductFilters, page: PageParams
+    reader: Reader, filters: ProductFilters, page: PageParams, *, versions_only: bool = False
 ) -> Slice[Row]:
+    """Active products; with `versions_only`, just what tells whether a page changed (its
+    rows' ids and `updated_at`, and its cursor), for a revalidation."""
     active_only = ProductFilters(
         q=filters.q,
         min_price_cents=filters.min_price_cents,
@@ -92,13 +92,13 @@ async def list_active_products(
         in_stock=filters.in_stock,
         is_active=True,
     )
-    return await _page(reader, active_only, page)
+    return await _page(reader, active_only, page, versions_only=versions_only)
 
 
 async def get_active_product(reader: Reader, product_id: uuid.UUID) -> Row:
     product = await repository.read_active(reader, product_id)
     if product is None:
-        raise NotFound("Product not found")
+        raise ProductNotFound
     return product
 
 
@@ -109,26 +109,26 @@ async def list_products(reader: Reader, filters: ProductFilters, page: PageParam
     return await _page(reader, filters, page)
 
 
-async def get_product(session: AsyncSession, product_id: uuid.UUID) -> Product:
+async def get_product(session: ReadSession, product_id: uuid.UUID) -> Product:
     product = await repository.get(session, product_id)
     if product is None:
-        raise NotFound("Product not found")
+        raise ProductNotFound
     return product
 
 
-async def create_product(session: AsyncSession, data: ProductCreate) -> Product:
+async def create_product(session: WriteSession, data: ProductCreate) -> Product:
     if await repository.get_by_sku(session, data.sku) is not None:
-        raise _sku_taken(data.sku)
+        raise SkuTaken(data.sku)
     try:
         return await repository.add(session, Product(**data.model_dump()))
     except IntegrityError as exc:  # a concurrent insert of the same SKU won the race
         if _is_sku_violation(exc):
-            raise _sku_taken(data.sku) from None
+            raise SkuTaken(data.sku) from None
         raise
 
 
 async def update_product(
-    session: AsyncSession, product_id: uuid.UUID, data: ProductUpdate
+    session: WriteSession, product_id: uuid.UUID, data: ProductUpdate
 ) -> Product:
     product = await get_product(session, product_id)
     changes = data.changes()
@@ -138,19 +138,19 @@ async def update_product(
         and new_sku != product.sku
         and await repository.get_by_sku(session, new_sku) is not None
     ):
-        raise _sku_taken(new_sku)
+        raise SkuTaken(new_sku)
     for name, value in changes.items():
         setattr(product, name, value)
     try:
         await repository.flush(session)
     except IntegrityError as exc:
         if new_sku is not None and _is_sku_violation(exc):
-            raise _sku_taken(new_sku) from None
+            raise SkuTaken(new_sku) from None
         raise
     return product
 
 
-async def deactivate_product(session: AsyncSession, product_id: uuid.UUID) -> None:
+async def deactivate_product(session: WriteSession, product_id: uuid.UUID) -> None:
     """Products are never deleted: order lines keep referring to them."""
     product = await get_product(session, product_id)
     product.is_active = False
@@ -161,7 +161,7 @@ async def deactivate_product(session: AsyncSession, product_id: uuid.UUID) -> No
 
 
 async def reserve_stock(
-    session: AsyncSession, quantities: Mapping[uuid.UUID, int]
+    session: WriteSession, quantities: Mapping[uuid.UUID, int]
 ) -> StockReservation:
     """Take stock for every product of an order, in the caller's transaction.
 
@@ -200,7 +200,7 @@ async def reserve_stock(
     return reservation
 
 
-async def release_stock(session: AsyncSession, quantities: Mapping[uuid.UUID, int]) -> None:
+async def release_stock(session: WriteSession, quantities: Mapping[uuid.UUID, int]) -> None:
     """Give stock back (a cancelled order), in product-id order like `reserve_stock`."""
     for product_id in sorted(quantities):
         await repository.give_back_stock(session, product_id, quantities[product_id])

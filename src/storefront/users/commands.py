@@ -6,11 +6,10 @@ import sys
 
 from pydantic import TypeAdapter, ValidationError
 
-from storefront.auth import service as auth_service
 from storefront.core.config import Settings
-from storefront.core.database import create_database
+from storefront.core.database import WriteSession, create_database, utcnow
 from storefront.core.security import PasswordHasher
-from storefront.users import repository
+from storefront.users import service
 from storefront.users.models import Role
 from storefront.users.schemas import Email, FullName, NewPassword
 
@@ -35,32 +34,49 @@ async def create_admin(settings: Settings, email: str, password: str, full_name:
     if valid_email is None or valid_password is None or (full_name and valid_name is None):
         return 2
 
-    hasher = PasswordHasher(settings.bcrypt_rounds)
+    hasher = PasswordHasher.from_settings(settings)
     database = create_database(settings)
     try:
-        async with database.sessionmaker() as session:
-            user = await repository.get_by_email(session, valid_email)
-            if user is None:
-                await auth_service.create_user(
-                    session,
-                    hasher,
-                    email=valid_email,
-                    password=valid_password,
-                    full_name=valid_name or DEFAULT_FULL_NAME,
-                    role=Role.ADMIN,
-                    is_verified=True,
-                )
-                outcome = "created"
-            else:
-                user.role = Role.ADMIN.value
-                user.is_active = True
-                user.password_hash = await hasher.hash(valid_password)
-                if valid_name:
-                    user.full_name = valid_name
-                outcome = "promoted"
-            await session.commit()
+        async with database.unit_of_work() as session:
+            outcome = await _create_or_promote(
+                session, hasher, valid_email, valid_password, valid_name
+            )
     finally:
         hasher.close()
         await database.dispose()
     print(f"admin {valid_email} {outcome}")  # noqa: T201
     return 0
+
+
+async def _create_or_promote(
+    session: WriteSession,
+    hasher: PasswordHasher,
+    email: str,
+    password: str,
+    full_name: str | None,
+) -> str:
+    """A new active, verified admin; or the existing account promoted, re-enabled, with the new
+    password, and, as a password reset through the API would, every login of it ended."""
+    user = await service.find_by_email(session, email)
+    if user is None:
+        await service.create_account(
+            session,
+            hasher,
+            email=email,
+            password=password,
+            full_name=full_name or DEFAULT_FULL_NAME,
+            role=Role.ADMIN,
+            is_verified=True,
+        )
+        return "created"
+    new_hash = await hasher.hash(password)
+    user = await service.lock_user(session, user.id)
+    if user is None:  # deleted meanwhile: nothing to promote
+        raise SystemExit(1)
+    user.role = Role.ADMIN.value
+    user.is_active = True
+    user.password_hash = new_hash
+    if full_name:
+        user.full_name = full_name
+    service.end_logins(user, utcnow())
+    return "promoted"

@@ -41,6 +41,6 @@ class User(TimestampMixin, Base):
     tokens_valid_after: Mapped[datetime | None] = mapped_column(default=None)
     # ...except those of this login (refresh family): the session that changed the password
     # keeps working while every other one ends.
-    kept_session_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    kept_login_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
     # One-time links (reset, verification) made before the last e-mail change are void.
     email_changed_at: Mapped[datetime | None] = mapped_column(default=None)

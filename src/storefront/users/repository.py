@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 
-from sqlalchemy import bindparam, or_, select, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, or_, select, update
 
-from storefront.core.pagination import Cursor
+from storefront.core.database import ReadSession, WriteSession
+from storefront.core.pagination import Cursor, Keyset, keyset_params
 from storefront.core.reads import Reader, ReadQuery
 from storefront.users.models import Role, User
 
@@ -26,13 +26,14 @@ class UserRecord:
     is_active: bool
     is_verified: bool
     tokens_valid_after: datetime | None
-    kept_session_id: uuid.UUID | None
+    kept_login_id: uuid.UUID | None
     created_at: datetime
     updated_at: datetime
 
 
 _RECORD_COLUMNS = [User.__table__.c[field.name] for field in fields(UserRecord)]
 _RECORD_BY_ID = ReadQuery(select(*_RECORD_COLUMNS).where(User.id == bindparam("user_id")))
+_KEYSET = Keyset(User.__table__.c.created_at, User.__table__.c.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,11 +43,11 @@ class UserFilters:
     is_active: bool | None = None
 
 
-async def get_by_id(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+async def get_by_id(session: ReadSession, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
 
 
-async def lock(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+async def lock(session: WriteSession, user_id: uuid.UUID) -> User | None:
     """The user's row, locked until the end of the transaction (`SELECT ... FOR UPDATE` on
     PostgreSQL; SQLite serialises writers), and refreshed: whatever the session loaded
     earlier, the values are the committed ones as of the lock."""
@@ -58,7 +59,7 @@ async def lock(session: AsyncSession, user_id: uuid.UUID) -> User | None:
     )
 
 
-async def lock_active_admins(session: AsyncSession) -> list[uuid.UUID]:
+async def lock_active_admins(session: WriteSession) -> list[uuid.UUID]:
     """The ids of every active admin, their rows locked in id order (no deadlocks)."""
     rows = await session.scalars(
         select(User.id)
@@ -70,7 +71,7 @@ async def lock_active_admins(session: AsyncSession) -> list[uuid.UUID]:
 
 
 async def replace_password_hash(
-    session: AsyncSession, user_id: uuid.UUID, old_hash: str, new_hash: str
+    session: WriteSession, user_id: uuid.UUID, old_hash: str, new_hash: str
 ) -> bool:
     """Compare-and-set: False if the hash changed since `old_hash` was read."""
     result = await session.execute(
@@ -89,23 +90,27 @@ async def read_record(reader: Reader, user_id: uuid.UUID) -> UserRecord | None:
     return None if row is None else UserRecord(**row)
 
 
-async def get_by_email(session: AsyncSession, email: str) -> User | None:
+async def get_by_email(session: ReadSession, email: str) -> User | None:
     """`email` must already be normalised (it is stored that way)."""
     return await session.scalar(select(User).where(User.email == email))
 
 
-async def email_exists(session: AsyncSession, email: str) -> bool:
+async def email_exists(session: ReadSession, email: str) -> bool:
     return await session.scalar(select(User.id).where(User.email == email)) is not None
 
 
-async def add(session: AsyncSession, user: User) -> User:
+async def flush(session: WriteSession) -> None:
+    await session.flush()
+
+
+async def add(session: WriteSession, user: User) -> User:
     session.add(user)
     await session.flush()
     return user
 
 
 async def list_page(
-    session: AsyncSession, filters: UserFilters, limit: int, cursor: Cursor | None
+    session: ReadSession, filters: UserFilters, limit: int, cursor: Cursor | None
 ) -> Sequence[User]:
     """`limit + 1` users, newest first, after `cursor`."""
     query = select(User)
@@ -120,7 +125,5 @@ async def list_page(
         query = query.where(User.role == filters.role)
     if filters.is_active is not None:
         query = query.where(User.is_active.is_(filters.is_active))
-    if cursor is not None:
-        query = query.where(tuple_(User.created_at, User.id) < tuple_(cursor.created_at, cursor.id))
-    query = query.order_by(User.created_at.desc(), User.id.desc()).limit(limit + 1)
-    return (await session.scalars(query)).all()
+    query = _KEYSET.page(query, after_cursor=cursor is not None)
+    return (await session.scalars(query, keyset_params(limit, cursor))).all()

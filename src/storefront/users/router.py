@@ -7,16 +7,28 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from storefront.auth.dependencies import AdminUser, CurrentUser, PasswordHasherDep
-from storefront.auth.schemas import EmailTakenError
-from storefront.core.database import SessionDep
+from storefront.core.database import ReadSessionDep, WriteSessionDep
 from storefront.core.email import OutboxDep
-from storefront.core.error_schemas import WrongPasswordError
 from storefront.core.openapi import error_responses
 from storefront.core.pagination import Page, PageParamsDep, page_of
 from storefront.core.rate_limit import limit_password_check
 from storefront.core.responses import json_response
 from storefront.users import service
+from storefront.users.dependencies import (
+    ADMIN_ERRORS,
+    CURRENT_USER_ERRORS,
+    AdminUser,
+    CurrentUser,
+    PasswordHasherDep,
+)
+from storefront.users.errors import (
+    EmailTaken,
+    LastAdmin,
+    PasswordChangedMeanwhile,
+    SelfDemotion,
+    UserNotFound,
+    WrongPassword,
+)
 from storefront.users.models import Role
 from storefront.users.repository import UserFilters
 from storefront.users.schemas import (
@@ -41,7 +53,7 @@ SearchQuery = Annotated[
 # --------------------------------------------------------------------------- the caller
 
 
-@router.get("/me", response_model=UserRead, responses=error_responses(401))
+@router.get("/me", response_model=UserRead, responses=error_responses(*CURRENT_USER_ERRORS))
 async def read_me(user: CurrentUser) -> Response:
     """The caller's account."""
     return json_response(UserRead, user)
@@ -50,13 +62,15 @@ async def read_me(user: CurrentUser) -> Response:
 @router.patch(
     "/me",
     response_model=UserRead,
-    responses=error_responses(401, WrongPasswordError, EmailTakenError, 409),
+    responses=error_responses(
+        *CURRENT_USER_ERRORS, WrongPassword, EmailTaken, PasswordChangedMeanwhile
+    ),
 )
 async def update_me(
     data: UserUpdateMe,
     request: Request,
     user: CurrentUser,
-    session: SessionDep,
+    session: WriteSessionDep,
     hasher: PasswordHasherDep,
     outbox: OutboxDep,
 ) -> UserRead:
@@ -70,13 +84,15 @@ async def update_me(
 @router.delete(
     "/me",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=error_responses(401, WrongPasswordError, 409),
+    responses=error_responses(
+        *CURRENT_USER_ERRORS, WrongPassword, LastAdmin, PasswordChangedMeanwhile
+    ),
 )
 async def close_account(
     data: UserDeleteMe,
     request: Request,
     user: CurrentUser,
-    session: SessionDep,
+    session: WriteSessionDep,
     hasher: PasswordHasherDep,
 ) -> None:
     """Close the account: deactivated, every session ended; orders are kept. The last active
@@ -87,13 +103,11 @@ async def close_account(
 
 # --------------------------------------------------------------------------- admin
 
-_ADMIN_ERRORS = (401, 403)
 
-
-@admin_router.get("", response_model=Page[UserRead], responses=error_responses(*_ADMIN_ERRORS))
+@admin_router.get("", response_model=Page[UserRead], responses=error_responses(*ADMIN_ERRORS))
 async def list_users(
     _admin: AdminUser,
-    session: SessionDep,
+    session: ReadSessionDep,
     page: PageParamsDep,
     q: SearchQuery = None,
     role: Annotated[Role | None, Query()] = None,
@@ -108,27 +122,29 @@ async def list_users(
     "",
     response_model=UserRead,
     status_code=status.HTTP_201_CREATED,
-    responses=error_responses(*_ADMIN_ERRORS, EmailTakenError),
+    responses=error_responses(*ADMIN_ERRORS, EmailTaken),
 )
 async def create_user(
-    data: AdminUserCreate, _admin: AdminUser, session: SessionDep, hasher: PasswordHasherDep
+    data: AdminUserCreate, _admin: AdminUser, session: WriteSessionDep, hasher: PasswordHasherDep
 ) -> UserRead:
     """Create a user with a role."""
     return UserRead.model_validate(await service.create_user(session, hasher, data))
 
 
 @admin_router.get(
-    "/{user_id}", response_model=UserRead, responses=error_responses(*_ADMIN_ERRORS, 404)
+    "/{user_id}", response_model=UserRead, responses=error_responses(*ADMIN_ERRORS, UserNotFound)
 )
-async def get_user(user_id: uuid.UUID, _admin: AdminUser, session: SessionDep) -> UserRead:
+async def get_user(user_id: uuid.UUID, _admin: AdminUser, session: ReadSessionDep) -> UserRead:
     return UserRead.model_validate(await service.get_user(session, user_id))
 
 
 @admin_router.patch(
-    "/{user_id}", response_model=UserRead, responses=error_responses(*_ADMIN_ERRORS, 404, 409)
+    "/{user_id}",
+    response_model=UserRead,
+    responses=error_responses(*ADMIN_ERRORS, UserNotFound, SelfDemotion, LastAdmin),
 )
 async def update_user(
-    user_id: uuid.UUID, data: AdminUserUpdate, admin: AdminUser, session: SessionDep
+    user_id: uuid.UUID, data: AdminUserUpdate, admin: AdminUser, session: WriteSessionDep
 ) -> UserRead:
     """Change name, role, activity or verification; disabling ends the user's sessions. The
     last active administrator cannot be demoted or disabled (409)."""

@@ -39,7 +39,7 @@ USER_COLUMNS = (
     "is_active",
     "is_verified",
     "tokens_valid_after",
-    "kept_session_id",
+    "kept_login_id",
     "created_at",
     "updated_at",
 )
@@ -130,7 +130,7 @@ def _user_rows(count: int, password_hash: str, now: datetime) -> list[Row]:
                 True,  # is_active
                 True,  # is_verified
                 None,  # tokens_valid_after
-                None,  # kept_session_id
+                None,  # kept_login_id
                 created,
                 created,
             )

@@ -12,7 +12,6 @@ import gzip
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -28,13 +27,6 @@ STOP_TIMEOUT_SECONDS = 40.0
 
 class ServerFailed(Exception):
     """A server exited early or did not become ready in time."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

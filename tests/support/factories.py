@@ -1,18 +1,42 @@
-"""Products for tests, inserted directly (committed), and snapshots of the products table."""
+"""Users and products inserted directly (committed), and apps built for a test's needs."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy import select
 
 from storefront.main import create_app
 from storefront.products.models import Product
-from tests.conftest import make_settings
+from storefront.users.models import User
+from tests.support.environment import make_settings
+
+AppFactory = Callable[..., Awaitable[FastAPI]]
+
+
+@dataclass
+class TestUser:
+    __test__ = False  # not a test class, whatever pytest thinks of the name
+
+    user: User
+    password: str
+    headers: dict[str, str]
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.user.id
+
+    @property
+    def email(self) -> str:
+        return self.user.email
+
+
+UserFactory = Callable[..., Awaitable[TestUser]]
+
 
 ProductFactory = Callable[..., Awaitable[Product]]
 
@@ -33,34 +57,6 @@ async def insert_product(app: FastAPI, **overrides: Any) -> Product:
         session.add(product)
         await session.commit()
     return product
-
-
-async def products_state(app: FastAPI) -> list[tuple[Any, ...]]:
-    """Every product row, for asserting that a refused request changed nothing."""
-    async with app.state.database.sessionmaker() as session:
-        rows = await session.execute(
-            select(
-                Product.id,
-                Product.sku,
-                Product.name,
-                Product.description,
-                Product.price_cents,
-                Product.currency,
-                Product.stock,
-                Product.is_active,
-                Product.updated_at,
-            ).order_by(Product.id)
-        )
-        return [tuple(row) for row in rows]
-
-
-async def stock_of(app: FastAPI, product_id: uuid.UUID) -> int:
-    async with app.state.database.sessionmaker() as session:
-        stock: int | None = await session.scalar(
-            select(Product.stock).where(Product.id == product_id)
-        )
-    assert stock is not None
-    return stock
 
 
 @asynccontextmanager
