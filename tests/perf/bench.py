@@ -93,8 +93,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=4,
         help="wrk connections of the login scenarios and of the storms beside the reads [4]; "
         "at bcrypt cost 12 a few logins/s saturate 2 cores, more connections only queue, and "
-        "past its bounded queue Storefront answers 503 by design (1 hash at a time on 2 cores, "
-        "4 more waiting per worker: more than 5 logins at once on one worker are refused)",
+        "past its bounded queue Storefront answers 503 by design (one hash at a time per CPU, "
+        "4 more waiting per slot and worker)",
+    )
+    parser.add_argument(
+        "--hashing-slots",
+        type=int,
+        metavar="N",
+        help="an experiment: Storefront hashes at most N passwords at once on the machine "
+        "(STOREFRONT_PASSWORD_HASHING_CONCURRENCY) instead of its default, one per CPU",
     )
     parser.add_argument("--pause", type=float, default=1.0, help="seconds between runs [1]")
     parser.add_argument(
@@ -123,9 +130,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         or args.connections < 1
         or args.repetitions < 1
         or args.login_connections < 1
+        or (args.hashing_slots is not None and args.hashing_slots < 1)
     ):
         parser.error(
-            "--duration, --connections, --repetitions and --login-connections must be positive"
+            "--duration, --connections, --repetitions, --login-connections and --hashing-slots "
+            "must be positive"
         )
     try:
         args.selected = select([name.strip() for name in args.scenarios.split(",") if name.strip()])
@@ -188,7 +197,16 @@ def _fresh_database(stack: ExitStack, admin: str, prefix: str) -> str:
 # ------------------------------------------------------------------ the two sides
 
 
-def prepare_storefront(stack: ExitStack, sizes: seed.SeedSizes, stamp: str) -> Side:
+def overrides(args: argparse.Namespace) -> dict[str, str]:
+    """Storefront settings the command line changes from the production configuration."""
+    if args.hashing_slots is None:
+        return {}
+    return {"STOREFRONT_PASSWORD_HASHING_CONCURRENCY": str(args.hashing_slots)}
+
+
+def prepare_storefront(
+    stack: ExitStack, sizes: seed.SeedSizes, stamp: str, changed: dict[str, str]
+) -> Side:
     admin = db.admin_dsn()
     name = _fresh_database(stack, admin, "bench_storefront")
     dsn = db.database_dsn(admin, name)
@@ -198,11 +216,14 @@ def prepare_storefront(stack: ExitStack, sizes: seed.SeedSizes, stamp: str) -> S
     say(f"  seeded {seed.seed_storefront(dsn, sizes)}")
     # The server's private hashing slots go once it has stopped (LIFO).
     stack.callback(shutil.rmtree, sides.hashing_lock_dir(url), ignore_errors=True)
-    server = sides.start_storefront(url, free_port(), REPO, RESULTS_DIR / f"{stamp}-storefront.log")
+    log_path = RESULTS_DIR / f"{stamp}-storefront.log"
+    server = sides.start_storefront(url, free_port(), REPO, log_path, changed)
     stack.callback(compress_log, server.log_path)  # once the server has stopped (LIFO)
     stack.callback(_stop, server)
     wait_ready(server, "/health/ready", sides.WORKERS)
     say(f"  serving at {server.url} (pid {server.pid}, workers {server.worker_pids()})")
+    for name, value in changed.items():
+        say(f"  not the production default: {name}={value}")
     return Side(server, refresh_fixtures=lambda: fetch_fixtures(server.url))
 
 
@@ -244,7 +265,8 @@ def run(
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     sizes = seed.SeedSizes()
     started = {"loadavg": _loadavg(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    by_name: dict[str, Side] = {STOREFRONT: prepare_storefront(stack, sizes, stamp)}
+    storefront = prepare_storefront(stack, sizes, stamp, overrides(args))
+    by_name: dict[str, Side] = {STOREFRONT: storefront}
     if not args.skip_baseline:
         by_name[BASELINE] = prepare_baseline(stack, sizes, stamp, shared)
 
@@ -270,7 +292,7 @@ def run_profile(args: argparse.Namespace, stack: ExitStack, wrk_path: str, share
     py_spy = profiling.find_py_spy()
     stamp = time.strftime("%Y%m%d-%H%M%S")
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    side = prepare_storefront(stack, seed.SeedSizes(), stamp)
+    side = prepare_storefront(stack, seed.SeedSizes(), stamp, overrides(args))
     scenario = BY_NAME[args.profile]
     runner = Runner(wrk_path, script_paths(shared), [scenario], options_of(args))
     runner.warm_up(side)
@@ -308,6 +330,9 @@ def render(report: Report, args: argparse.Namespace, pg_version: str) -> str:
         f"{sides.WORKERS} uvicorn workers per server, PostgreSQL {pg_version}, "
         f"{os.cpu_count()} CPUs, load average now {_loadavg()}"
     )
+    changed = ", ".join(f"{name}={value}" for name, value in overrides(args).items())
+    if changed:
+        setup += f"; Storefront not in its production defaults: {changed}"
     parts = [
         "## Benchmark results",
         "",

@@ -104,11 +104,19 @@ def migrate_storefront(database_url: str, repo: Path, log_path: Path) -> None:
     )
 
 
-def start_storefront(database_url: str, port: int, repo: Path, log_path: Path) -> Server:
+def start_storefront(
+    database_url: str,
+    port: int,
+    repo: Path,
+    log_path: Path,
+    overrides: Mapping[str, str] | None = None,
+) -> Server:
+    """Storefront in production configuration; `overrides` replace settings of its
+    environment (an experiment, e.g. `--hashing-slots`)."""
     argv = _storefront_command(
         "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(WORKERS)
     )
-    env = storefront_env(database_url)
+    env = {**storefront_env(database_url), **(overrides or {})}
     return start_server("storefront", argv, port=port, env=env, cwd=repo, log_path=log_path)
 
 
