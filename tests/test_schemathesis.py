@@ -13,7 +13,7 @@ in-process, as `st run --checks all` would — examples, coverage, fuzzing and s
 
 Every check is on (the test asserts each one ran). Narrowed, with the reason next to each in
 `fuzzing_config`: `use_after_free` for `PATCH /admin/products/{id}` (DELETE deactivates, by
-contract), and `positive_data_acceptance` takes the 400s and 422s that API.md prescribes for
+contract), and `positive_data_acceptance` takes the 400s and 422s that docs/api.md prescribes for
 schema-valid input whose meaning is wrong (an unknown token, an unknown product). Rate limits
 are off for this app: the fuzzer would mostly meet 429s (tests/core/test_rate_limit.py covers
 them). The report (`schemathesis-report.txt` in the test's tmp dir) lists per operation the
@@ -185,15 +185,17 @@ def fuzzing_config(wfc_path: Path, seeded: dict[str, list[str]]) -> schemathesis
             "auth": {"wfc": {"path": str(wfc_path), "peers": list(PEERS)}},
             "operations": [
                 {
-                    # API.md §6: DELETE deactivates a product; the admin still manages it, and
-                    # `PATCH {"is_active": true}` is how it comes back. A 200 after the DELETE is
-                    # the contract, not a use after free. The check stays on everywhere else.
+                    # docs/api.md, "Products": DELETE deactivates a product; the admin still
+                    # manages it, and `PATCH {"is_active": true}` is how it comes back. A 200
+                    # after the DELETE is the contract, not a use after free. The check stays on
+                    # everywhere else.
                     "include-operation-id": "admin-update_product",
                     "checks": {"use_after_free": {"enabled": False}},
                 },
                 {
-                    # API.md §4: a reset or verification token that is unknown, used or expired
-                    # is a 400 `INVALID_TOKEN`; any string is a schema-valid token.
+                    # docs/api.md, "Authentication": a reset or verification token that is
+                    # unknown, used or expired is a 400 `INVALID_TOKEN`; any string is a
+                    # schema-valid token.
                     "include-operation-id": ["auth-verify_email", "auth-reset_password"],
                     "checks": {
                         "positive_data_acceptance": {
@@ -202,9 +204,10 @@ def fuzzing_config(wfc_path: Path, seeded: dict[str, list[str]]) -> schemathesis
                     },
                 },
                 {
-                    # API.md §7: an order naming an unknown or inactive product, the same product
-                    # twice, or products in different currencies is a 422. Each is a schema-valid
-                    # body (JSON Schema cannot say which ids exist), so this check must allow it.
+                    # docs/api.md, "Orders": an order naming an unknown or inactive product, the
+                    # same product twice, or products in different currencies is a 422. Each is a
+                    # schema-valid body (JSON Schema cannot say which ids exist), so this check
+                    # must allow it.
                     "include-operation-id": "orders-place",
                     "checks": {
                         "positive_data_acceptance": {

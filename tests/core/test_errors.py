@@ -1,4 +1,4 @@
-"""Every non-2xx response is the envelope of API.md §1."""
+"""Every non-2xx response is the envelope of docs/api.md, "Errors"."""
 
 from __future__ import annotations
 

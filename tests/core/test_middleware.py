@@ -1,5 +1,5 @@
-"""Cross-cutting behaviour of API.md §2: request id, security headers, CORS, hosts, body limit,
-client IP, access log."""
+"""Cross-cutting behaviour of docs/api.md, "On every response": request id, security headers,
+CORS, hosts, body limit, client IP, access log."""
 
 from __future__ import annotations
 
