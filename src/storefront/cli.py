@@ -187,10 +187,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The commands that read and write the tables: on a database that is not migrated they say so
+# in one line, instead of failing with a traceback on the first missing table.
+_NEED_SCHEMA = frozenset({"create-admin", "seed-demo", "purge"})
+
+
+async def schema_problem(settings: Settings) -> str | None:
+    """Why the database cannot serve a command now, in a line; None when its schema is at the
+    migrations head."""
+    from storefront.core.database import create_database
+    from storefront.core.migrations import database_revisions, head_revisions
+
+    database = create_database(settings)
+    try:
+        async with database.engine.connect() as connection:
+            current = await database_revisions(connection)
+    except Exception as exc:  # unreachable, or never migrated: either way, one line
+        return (
+            f"cannot read the schema version ({type(exc).__name__}): is the database up, "
+            "and migrated (`storefront migrate`)?"
+        )
+    finally:
+        await database.dispose()
+    if current != head_revisions():
+        return "the database schema is not at the migrations head: run `storefront migrate` first"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = load_settings_or_exit()
     if args.command != "openapi":
         configure_logging(settings)
+    if args.command in _NEED_SCHEMA:
+        problem = asyncio.run(schema_problem(settings))
+        if problem is not None:
+            print(problem, file=sys.stderr)
+            return 2
     result: int = args.handler(settings, args)
     return result

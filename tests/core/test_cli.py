@@ -117,3 +117,47 @@ def test_migrate_brings_a_new_database_to_head(tmp_path: Path) -> None:
 
     assert {v[0] for v in versions} == set(head_revisions())
     assert "users" in tables
+
+
+@pytest.mark.parametrize(
+    "command", [["seed-demo"], ["purge"], ["create-admin", "--email", "a@b.co"]]
+)
+def test_a_command_on_a_database_never_migrated_says_so_in_one_line(
+    tmp_path: Path, command: list[str]
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+    env = {"STOREFRONT_DATABASE_URL": url, "STOREFRONT_ADMIN_PASSWORD": "a-long-password-1"}
+    result = run_cli(*command, env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "storefront migrate" in result.stderr.strip().splitlines()[-1]
+
+
+def test_a_command_on_a_database_behind_the_head_says_so_until_it_is_migrated(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    env = {"STOREFRONT_DATABASE_URL": url}
+    assert run_cli("migrate", env=env, cwd=tmp_path).returncode == 0
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("STOREFRONT_")}
+    downgrade = subprocess.run(
+        [sys.executable, "-m", "alembic", "downgrade", "-1"],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert downgrade.returncode == 0, downgrade.stderr
+
+    refused = run_cli("seed-demo", env=env, cwd=tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "the database schema is not at the migrations head: run `storefront migrate` first"
+    )
+
+    assert run_cli("migrate", env=env, cwd=tmp_path).returncode == 0
+    seeded = run_cli("seed-demo", env=env, cwd=tmp_path)
+    assert seeded.returncode == 0, seeded.stderr
+    assert seeded.stdout.startswith("seeded ")

@@ -9,14 +9,13 @@ import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import text
 
 from storefront.core.config import Settings
 from storefront.core.database import Database
 from storefront.core.error_schemas import ErrorBody
 from storefront.core.errors import ServiceUnavailable, error_response
 from storefront.core.logging import get_logger
-from storefront.core.migrations import head_revisions
+from storefront.core.migrations import database_revisions, head_revisions
 
 logger = get_logger("storefront.health")
 
@@ -78,8 +77,7 @@ async def live() -> Response:
 
 async def _database_revisions(database: Database, seconds: float) -> set[str]:
     async with asyncio.timeout(seconds), database.engine.connect() as connection:
-        rows = await connection.execute(text("SELECT version_num FROM alembic_version"))
-        return {row[0] for row in rows}
+        return await database_revisions(connection)
 
 
 @router.get(

@@ -1,4 +1,5 @@
-"""Alembic from code: the configuration, the head revision, and `upgrade head`."""
+"""Alembic from code: the configuration, the head revision, the database's revision, and
+`upgrade head`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 def _project_root() -> Path:
@@ -47,3 +50,9 @@ def head_revisions() -> frozenset[str]:
 def upgrade_head(database_url: str | None = None) -> None:
     """Blocking: run from a thread or before the event loop starts."""
     command.upgrade(alembic_config(database_url), "head")
+
+
+async def database_revisions(connection: AsyncConnection) -> set[str]:
+    """The revisions the database's schema is at; raises if it has never been migrated."""
+    rows = await connection.execute(text("SELECT version_num FROM alembic_version"))
+    return {row[0] for row in rows}
