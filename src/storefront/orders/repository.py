@@ -222,12 +222,9 @@ async def add(session: WriteSession, *objects: Order | OrderHistory | Idempotenc
     await session.flush()
 
 
-async def get(
-    session: ReadSession, order_id: uuid.UUID, *, user_id: uuid.UUID | None = None
-) -> Order | None:
+async def get(session: ReadSession, order_id: uuid.UUID) -> Order | None:
+    """The order with its lines and history, as entities (for a write that returns it)."""
     query = select(Order).options(*_WITH_DETAILS).where(Order.id == order_id)
-    if user_id is not None:
-        query = query.where(Order.user_id == user_id)
     return await session.scalar(query)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from storefront.core.database import ReadSession, WriteSession, utcnow
+from storefront.core.database import WriteSession, utcnow
 from storefront.core.pagination import PageParams, Slice
 from storefront.core.reads import Reader, Row
 from storefront.orders import idempotency, repository
@@ -228,16 +228,6 @@ async def read_order(
     return order
 
 
-async def get_order(
-    session: ReadSession, order_id: uuid.UUID, *, user_id: uuid.UUID | None = None
-) -> Order:
-    """With `user_id`, only that user's order: someone else's is as missing as no order."""
-    order = await repository.get(session, order_id, user_id=user_id)
-    if order is None:
-        raise OrderNotFound
-    return order
-
-
 # --------------------------------------------------------------------------- status machine
 
 
@@ -269,7 +259,9 @@ async def change_status(
     await repository.add(
         session, OrderHistory(order_id=order_id, status=new_status.value, at=now, actor_id=actor_id)
     )
-    order = await get_order(session, order_id)
+    order = await repository.get(session, order_id)
+    if order is None:  # its status moved above, in this transaction
+        raise OrderNotFound
     if new_status is OrderStatus.CANCELLED:
         await products.release_stock(
             session, {line.product_id: line.quantity for line in order.lines}
