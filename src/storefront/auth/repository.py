@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 
 from storefront.auth.models import OneTimeToken, RefreshToken, TokenPurpose
-from storefront.core.database import ReadSession, WriteSession
+from storefront.core.database import ReadSession, WriteSession, delete_batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,13 +210,7 @@ async def delete_refresh_tokens_of_families(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    deleted = await session.scalars(
-        delete(RefreshToken)
-        .where(RefreshToken.id.in_(batch))
-        .returning(RefreshToken.id)
-        .execution_options(synchronize_session=False)
-    )
-    return len(deleted.all())
+    return len(await delete_batch(session, RefreshToken, (RefreshToken.id,), batch))
 
 
 async def delete_spent_one_time_tokens(
@@ -234,10 +228,4 @@ async def delete_spent_one_time_tokens(
     )
     if after is not None:
         batch = batch.where(OneTimeToken.id > after)
-    deleted = await session.scalars(
-        delete(OneTimeToken)
-        .where(OneTimeToken.id.in_(batch))
-        .returning(OneTimeToken.id)
-        .execution_options(synchronize_session=False)
-    )
-    return list(deleted.all())
+    return [row.id for row in await delete_batch(session, OneTimeToken, (OneTimeToken.id,), batch)]

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, NewType
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, Dialect, MetaData, event
+from sqlalchemy import DateTime, Dialect, MetaData, Row, Select, delete, event, tuple_
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Mapped, mapped_column
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
@@ -82,6 +82,22 @@ class TimestampMixin:
 # error, not a silent autocommit.
 ReadSession = NewType("ReadSession", AsyncSession)
 WriteSession = NewType("WriteSession", ReadSession)
+
+
+async def delete_batch(
+    session: WriteSession,
+    model: type[Base],
+    key: tuple[InstrumentedAttribute[Any], ...],
+    batch: Select[*tuple[Any, ...]],
+) -> list[Row[Any]]:
+    """Delete the rows of `model` whose `key` is in `batch`, a SELECT of that key (for the
+    purges: oldest first, limited, `FOR UPDATE SKIP LOCKED`, so a batch never waits for a row
+    another transaction holds). The keys of the rows deleted."""
+    match = key[0].in_(batch) if len(key) == 1 else tuple_(*key).in_(batch)
+    deleted = await session.execute(
+        delete(model).where(match).returning(*key).execution_options(synchronize_session=False)
+    )
+    return list(deleted.all())
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,13 +19,12 @@ from sqlalchemy import (
     insert,
     literal_column,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import selectinload
 
-from storefront.core.database import ReadSession, WriteSession
+from storefront.core.database import ReadSession, WriteSession, delete_batch
 from storefront.core.pagination import Keyset, PageParams, keyset_params
 from storefront.core.reads import Reader, ReadQuery, Row
 from storefront.orders.models import IdempotencyRecord, Order, OrderHistory, OrderLine
@@ -336,10 +335,5 @@ async def purge_idempotency_records(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    deleted = await session.execute(
-        delete(IdempotencyRecord)
-        .where(tuple_(IdempotencyRecord.user_id, IdempotencyRecord.key).in_(batch))
-        .returning(IdempotencyRecord.key)
-        .execution_options(synchronize_session=False)
-    )
-    return len(deleted.all())
+    key = (IdempotencyRecord.user_id, IdempotencyRecord.key)
+    return len(await delete_batch(session, IdempotencyRecord, key, batch))
